@@ -1,0 +1,66 @@
+"""tiered-memory: a window, a running summary and long-term recall for LLM chat apps."""
+
+from __future__ import annotations
+
+import logging
+
+from .config import MemoryConfig
+from .embeddings import Embedder, HashEmbedder, as_embedder, default_embedder
+from .errors import (
+    ConfigError,
+    EmbedderError,
+    InvalidMessageError,
+    StoreError,
+    SummarizerError,
+    TieredMemoryError,
+)
+from .memory import MemoryStats, TieredMemory
+from .messages import Message, ToolCall
+from .recall import ChromaLongTermStore, LongTermStore, RecallHit, format_recall_hits
+from .store import SessionStore, SqlSessionStore
+from .summary import (
+    SUMMARY_PREFIX,
+    ExtractiveSummarizer,
+    Summarizer,
+    SummaryRequest,
+    build_summary_prompt,
+    render_transcript,
+)
+from .tokens import TokenCounter, token_counter
+
+logging.getLogger("tiered_memory").addHandler(logging.NullHandler())
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SUMMARY_PREFIX",
+    "ChromaLongTermStore",
+    "ConfigError",
+    "Embedder",
+    "EmbedderError",
+    "ExtractiveSummarizer",
+    "HashEmbedder",
+    "InvalidMessageError",
+    "LongTermStore",
+    "MemoryConfig",
+    "MemoryStats",
+    "Message",
+    "RecallHit",
+    "SessionStore",
+    "SqlSessionStore",
+    "StoreError",
+    "Summarizer",
+    "SummarizerError",
+    "SummaryRequest",
+    "TieredMemory",
+    "TieredMemoryError",
+    "TokenCounter",
+    "ToolCall",
+    "__version__",
+    "as_embedder",
+    "build_summary_prompt",
+    "default_embedder",
+    "format_recall_hits",
+    "render_transcript",
+    "token_counter",
+]

@@ -1,0 +1,99 @@
+"""MemoryConfig: every knob of the memory in one frozen, validated object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+SecretsPolicy = Literal["redact", "keep", "redact_all"]
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Budgets and back-ends of a :class:`~tiered_memory.TieredMemory`.
+
+    Args:
+        window_tokens: Tier-1 budget: the raw recent messages never exceed it after an add.
+        summary_tokens: Tier-2 budget: the running summary is re-condensed above it.
+        evict_to: when the window overflows, evict the oldest messages until it is at most
+            ``evict_to * window_tokens`` (a low watermark, so the summarizer is not called each turn).
+        model: the chat model the context is built for; picks the tiktoken encoding and, with an
+            API key, the default summarizer model.
+        summarizer_batch_tokens: the most message tokens given to one summarizer call.
+        summarizer_timeout: seconds before a summarizer call counts as failed.
+        summarizer_retries: extra attempts (with exponential backoff) before compaction is deferred.
+        retry_backoff: first backoff delay in seconds.
+        recall_k: default number of hits of :meth:`TieredMemory.recall`.
+        chroma_host / chroma_port / chroma_ssl / chroma_headers: use a Chroma server
+            (``chromadb.HttpClient``) instead of the embedded ``PersistentClient`` under ``path``.
+        collection_prefix: prefix of the per-user Chroma collections.
+        session_store_url: SQLAlchemy URL of the session store; default SQLite under ``path``.
+        secrets: ``"redact"`` replaces secrets and PII before summary and vector store;
+            ``"redact_all"`` also in the raw session log; ``"keep"`` stores them as given.
+        index_long_term: embed every message into Tier 3.
+    """
+
+    window_tokens: int = 2000
+    summary_tokens: int = 500
+    evict_to: float = 0.5
+    model: str = "gpt-4o-mini"
+    summarizer_batch_tokens: int = 4000
+    summarizer_timeout: float = 60.0
+    summarizer_retries: int = 2
+    retry_backoff: float = 0.5
+    recall_k: int = 5
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_headers: dict[str, str] | None = field(default=None, hash=False)
+    collection_prefix: str = "tiered_memory"
+    session_store_url: str | None = None
+    secrets: SecretsPolicy = "redact"
+    index_long_term: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.window_tokens >= 16, "window_tokens", self.window_tokens, "an int >= 16")
+        _require(self.summary_tokens >= 16, "summary_tokens", self.summary_tokens, "an int >= 16")
+        _require(0.0 < self.evict_to < 1.0, "evict_to", self.evict_to, "a float in (0, 1)")
+        _require(bool(self.model), "model", self.model, "a non-empty model name")
+        _require(
+            self.summarizer_batch_tokens >= 64,
+            "summarizer_batch_tokens",
+            self.summarizer_batch_tokens,
+            "an int >= 64",
+        )
+        _require(self.summarizer_timeout > 0, "summarizer_timeout", self.summarizer_timeout, "> 0")
+        _require(
+            self.summarizer_retries >= 0, "summarizer_retries", self.summarizer_retries, ">= 0"
+        )
+        _require(self.retry_backoff >= 0, "retry_backoff", self.retry_backoff, ">= 0")
+        _require(1 <= self.recall_k <= 1000, "recall_k", self.recall_k, "an int in [1, 1000]")
+        _require(
+            1 <= self.chroma_port <= 65535, "chroma_port", self.chroma_port, "a port in [1, 65535]"
+        )
+        _require(
+            self.secrets in ("redact", "keep", "redact_all"),
+            "secrets",
+            self.secrets,
+            "'redact', 'keep' or 'redact_all'",
+        )
+        _require(
+            bool(self.collection_prefix), "collection_prefix", self.collection_prefix, "non-empty"
+        )
+
+    def replace(self, **changes: Any) -> MemoryConfig:
+        """A copy with some fields changed (validated again)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigError(f"unknown MemoryConfig field(s): {sorted(unknown)}")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return MemoryConfig(**values)
+
+
+def _require(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"MemoryConfig.{name}={value!r} is invalid: expected {allowed}")

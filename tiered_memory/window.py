@@ -1,0 +1,149 @@
+"""Tier 1: pure planning of the window. No I/O; every decision is a function of data.
+
+The window is the list of the most recent stored messages. When it grows past its budget, the
+oldest messages are evicted (to the summarizer) down to a low watermark, so compaction is
+amortized over many turns. Cuts only fall between *units*: an assistant message that calls tools
+moves together with the tool results that answer it, so the window never starts with an orphan
+tool result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .messages import Message
+
+
+@dataclass(frozen=True)
+class Sized:
+    """A message with its token count (counted once, when stored)."""
+
+    message: Message
+    tokens: int
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class EvictionPlan:
+    """Evict the first ``evict_count`` window messages (``evict_tokens`` in all)."""
+
+    evict_count: int
+    evict_tokens: int
+
+    @property
+    def is_empty(self) -> bool:
+        return self.evict_count == 0
+
+
+def unit_starts(messages: Sequence[Message]) -> list[int]:
+    """Indices where a unit starts; a cut at any of them keeps every tool call with its results.
+
+    A tool result belongs to the unit of the assistant message that issued its call. A tool
+    result whose call is not in ``messages`` at all (already evicted) attaches to the unit before
+    it, so it can never lead the window.
+    """
+    call_owner: dict[str, int] = {}
+    starts: list[int] = []
+    current = -1
+    for index, message in enumerate(messages):
+        if message.role == "tool":
+            owner = call_owner.get(message.tool_call_id or "")
+            if owner is not None or index > 0:
+                continue  # joins the unit of its call (or, if orphaned, the previous unit)
+        current = index
+        starts.append(current)
+        for call in message.tool_calls:
+            call_owner[call.id] = current
+    if not starts and messages:
+        starts.append(0)
+    return starts
+
+
+def valid_cut_points(messages: Sequence[Message]) -> list[int]:
+    """Every prefix length that can be evicted safely: unit starts, plus the whole list.
+
+    A cut is also invalid if a later tool result answers a call issued before the cut (results
+    arriving after an unrelated message); such a cut would orphan that result.
+    """
+    starts = unit_starts(messages)
+    call_index: dict[str, int] = {}
+    for index, message in enumerate(messages):
+        for call in message.tool_calls:
+            call_index[call.id] = index
+    # For each cut c, forbid it if any tool result at >= c answers a call at < c.
+    latest_call_before: list[int] = []  # for results: index of their call, else -1
+    for message in messages:
+        if message.role == "tool":
+            latest_call_before.append(call_index.get(message.tool_call_id or "", -1))
+        else:
+            latest_call_before.append(-1)
+    min_call_after = [len(messages)] * (len(messages) + 1)
+    for index in range(len(messages) - 1, -1, -1):
+        owner = latest_call_before[index]
+        bound = owner if owner >= 0 else len(messages)
+        min_call_after[index] = min(min_call_after[index + 1], bound)
+    cuts = [c for c in starts if min_call_after[c] >= c]
+    cuts.append(len(messages))
+    return sorted(set(cuts))
+
+
+def plan_eviction(window: Sequence[Sized], budget: int, low_watermark: int) -> EvictionPlan:
+    """What to evict so the window fits ``budget``.
+
+    Nothing happens while the window fits. Once it overflows, evict the oldest units until at most
+    ``low_watermark`` tokens remain (the smallest safe cut that reaches it). A single unit larger
+    than the whole budget is evicted too: it is kept in history and goes to the summary path
+    rather than breaking the budget.
+    """
+    total = sum(item.tokens for item in window)
+    if total <= budget:
+        return EvictionPlan(0, 0)
+    messages = [item.message for item in window]
+    prefix = [0]
+    for item in window:
+        prefix.append(prefix[-1] + item.tokens)
+    for cut in valid_cut_points(messages):
+        if total - prefix[cut] <= low_watermark:
+            return EvictionPlan(cut, prefix[cut])
+    return EvictionPlan(len(window), total)  # unreachable: the full cut always reaches 0
+
+
+def fit_view(items: Sequence[Sized], budget: int) -> int:
+    """Index of the first item kept when showing ``items`` within ``budget`` (a safe cut).
+
+    Used for what is *sent*, not what is stored: trimming the view never deletes anything.
+    """
+    total = sum(item.tokens for item in items)
+    if total <= budget:
+        return 0
+    messages = [item.message for item in items]
+    prefix = [0]
+    for item in items:
+        prefix.append(prefix[-1] + item.tokens)
+    for cut in valid_cut_points(messages):
+        if total - prefix[cut] <= budget:
+            return cut
+    return len(items)
+
+
+def take_batch(pending: Sequence[Sized], max_tokens: int) -> int:
+    """How many leading pending messages to give one summarizer call (at least one, whole units)."""
+    if not pending:
+        return 0
+    messages = [item.message for item in pending]
+    best = 0
+    running = 0
+    cuts = valid_cut_points(messages)
+    prefix = [0]
+    for item in pending:
+        prefix.append(prefix[-1] + item.tokens)
+    for cut in cuts:
+        if cut == 0:
+            continue
+        running = prefix[cut]
+        if running <= max_tokens or best == 0:
+            best = cut
+        if running > max_tokens:
+            break
+    return best
