@@ -86,7 +86,7 @@ def build_summary_prompt(request: SummaryRequest) -> list[dict[str, str]]:
 
 # --- offline default ------------------------------------------------------------------------
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_SENTENCE_SPLIT = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+|\n+")
 _NUMBER = re.compile(r"\d")
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -181,7 +181,8 @@ class ExtractiveSummarizer:
                     score *= 1.25  # what the user says about themselves matters most
                 if score < self.min_score:
                     continue
-                sentence = self.counter.truncate(sentence, self.max_sentence_tokens)
+                limit = min(self.max_sentence_tokens, max(8, request.max_tokens // 3))
+                sentence = self.counter.truncate(sentence, limit)
                 text = f"- {speaker}: {sentence}"
                 if text not in seen:
                     seen.add(text)

@@ -1,0 +1,132 @@
+"""``tiered-memory`` command line: ``demo`` (offline walkthrough) and ``bench`` (benchmarks)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.table import Table
+
+from .config import MemoryConfig
+from .memory import TieredMemory
+from .recall import format_recall_hits
+
+SESSION_ONE = [
+    ("user", "Hi! My name is Kha and I'm learning AI engineering."),
+    ("assistant", "Nice to meet you, Kha! What are you building while you learn?"),
+    ("user", "A study assistant. My stack is Python with FastAPI for the API and ChromaDB as the vector store."),
+    ("assistant", "Solid choices: FastAPI gives you async endpoints and ChromaDB runs embedded, no server needed."),
+    ("user", "I prefer short answers with code examples, please."),
+    ("assistant", "Got it: short answers, with code."),
+    ("user", "How should I chunk my lecture notes before embedding them?"),
+    ("assistant", "Split by heading, then into ~300-token chunks with a 50-token overlap; keep the heading as metadata."),
+    ("user", "My deadline for the first demo is March 3rd."),
+    ("assistant", "Noted: first demo due March 3rd. Want a plan for the next two weeks?"),
+    ("user", "Yes. Also, change the API port to 8080."),
+    ("assistant", "Week 1: ingestion + chunking + ChromaDB; week 2: FastAPI endpoints on port 8080 and a small UI."),
+]  # fmt: skip
+
+SESSION_TWO_QUESTION = "What vector store did I say I was using for my project?"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    keyed = bool(os.environ.get("OPENAI_API_KEY"))
+    path = Path(args.path) if args.path else Path(tempfile.mkdtemp(prefix="tiered-memory-demo-"))
+    config = MemoryConfig(window_tokens=args.window_tokens, summary_tokens=args.summary_tokens)
+    console.print(
+        Panel.fit(
+            "[bold]tiered-memory demo[/bold]\n"
+            f"window budget [cyan]{config.window_tokens}[/cyan] tokens · summary budget "
+            f"[cyan]{config.summary_tokens}[/cyan] tokens · store [dim]{path}[/dim]\n"
+            f"summarizer: [magenta]{'gpt-4o-mini (OPENAI_API_KEY set)' if keyed else 'offline extractive'}"
+            "[/magenta] · embedder: [magenta]all-MiniLM-L6-v2 int8, embedded[/magenta]",
+            border_style="blue",
+        )
+    )
+    mem = TieredMemory(session_id="monday", user_id="kha", path=path, config=config)
+    console.print(Rule("[bold]Session 1[/bold] (user kha, session monday)"))
+    for role, text in SESSION_ONE:
+        calls_before = mem.stats.summarizer_calls
+        mem.add(role, text)
+        stats = mem.stats
+        colour = "green" if role == "user" else "yellow"
+        console.print(
+            f"[{colour}]{role:>9}[/{colour}] {text}  "
+            f"[dim](window {stats.window_tokens} tok, summary {stats.summary_tokens} tok)[/dim]"
+        )
+        if stats.summarizer_calls > calls_before:
+            console.print(
+                Panel(
+                    mem.summary,
+                    title=f"compaction: oldest messages → summary ({stats.summary_tokens} tokens)",
+                    border_style="magenta",
+                )
+            )
+    console.print(Rule("Final context sent to the model"))
+    table = Table(show_lines=False, expand=True)
+    table.add_column("role", style="cyan", no_wrap=True)
+    table.add_column("content")
+    for message in mem.context():
+        table.add_row(message["role"], message["content"])
+    console.print(table)
+    stats = mem.stats
+    console.print(
+        f"history [bold]{stats.history_tokens}[/bold] tokens → context [bold]{stats.context_tokens}"
+        f"[/bold] tokens (saved {stats.tokens_saved}); summarizer calls: {stats.summarizer_calls}"
+    )
+    console.print(Rule("[bold]Session 2[/bold] (same user, new session tuesday)"))
+    later = TieredMemory(session_id="tuesday", user_id="kha", path=path, config=config)
+    console.print(f"[green]{'user':>9}[/green] {SESSION_TWO_QUESTION}")
+    console.print("[dim]the new session's window is empty: the agent calls recall[/dim]")
+    hits = later.recall(SESSION_TWO_QUESTION, k=3)
+    console.print(Panel(format_recall_hits(hits), title="recall_memory(...)", border_style="green"))
+    found = any("ChromaDB" in hit.text for hit in hits)
+    console.print(
+        "[bold green]recalled from session 1: ChromaDB[/bold green]"
+        if found
+        else "[bold red]the fact was not recalled[/bold red]"
+    )
+    return 0 if found else 1
+
+
+def _bench(argv: Sequence[str]) -> int:
+    try:
+        from benchmarks.cli import main as bench_main
+    except ImportError as exc:
+        print(f"benchmarks are not installed with this copy ({exc})", file=sys.stderr)
+        return 2
+    return int(bench_main(list(argv)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
+    parser = argparse.ArgumentParser(prog="tiered-memory", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the memory does")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="offline walkthrough of the three tiers")
+    demo.add_argument("--path", help="store directory (default: a new temp dir)")
+    demo.add_argument("--window-tokens", type=int, default=120)
+    demo.add_argument("--summary-tokens", type=int, default=120)
+    demo.set_defaults(run=_demo)
+    commands.add_parser("bench", help="benchmarks: tiered-memory bench --help")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
