@@ -11,7 +11,7 @@ import pytest
 os.environ.pop("OPENAI_API_KEY", None)  # tests are offline: never pick the OpenAI default
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from tiered_memory import HashEmbedder, MemoryConfig, SummaryRequest, TieredMemory  # noqa: E402
+from tiered_memory import HashEmbedder, MemoryConfig, SummaryRequest, TieredMemory
 
 
 class FailingSummarizer:
@@ -51,7 +51,9 @@ def make_memory(tmp_path: Path) -> Callable[..., TieredMemory]:
         summary_tokens: int = 80,
         **kwargs: object,
     ) -> TieredMemory:
-        config_fields = {k: kwargs.pop(k) for k in list(kwargs) if k in MemoryConfig.__dataclass_fields__}
+        config_fields = {
+            k: kwargs.pop(k) for k in list(kwargs) if k in MemoryConfig.__dataclass_fields__
+        }
         config = MemoryConfig(
             window_tokens=window_tokens,
             summary_tokens=summary_tokens,

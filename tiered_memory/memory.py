@@ -243,7 +243,7 @@ class TieredMemory:
                 created_at=message.created_at,
                 embedding=vector,
                 name=message.name,
-            )  # fmt: skip
+            )
             for (session_id, message), text, vector in zip(
                 items, self._index_texts(items), vectors, strict=True
             )

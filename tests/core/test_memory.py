@@ -122,7 +122,9 @@ def test_slow_summarizer_times_out_and_messages_stay_pending(make_memory: Memory
     assert mem.summary == ""
 
 
-def test_reopened_memory_restores_the_same_context(make_memory: MemoryFactory, tmp_path: Path) -> None:
+def test_reopened_memory_restores_the_same_context(
+    make_memory: MemoryFactory, tmp_path: Path
+) -> None:
     mem = make_memory(path=tmp_path)
     chat(mem, 15)
     expected = mem.context()
@@ -294,7 +296,9 @@ roles = st.sampled_from(["user", "assistant", "system"])
 texts = st.text(min_size=1, max_size=300).filter(lambda t: t.strip())
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.tuples(roles, texts), min_size=1, max_size=25), st.integers(40, 300))
 def test_context_stays_in_budget_and_history_is_lossless(
     make_memory: MemoryFactory, turns: list[tuple[str, str]], window: int

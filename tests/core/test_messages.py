@@ -40,13 +40,17 @@ def test_to_openai_has_only_api_keys() -> None:
         ("user", "hi", {"metadata": {"x": object()}}),
     ],
 )
-def test_bad_messages_raise_invalid_message_error(role: object, content: object, extra: dict) -> None:
+def test_bad_messages_raise_invalid_message_error(
+    role: object, content: object, extra: dict
+) -> None:
     with pytest.raises(InvalidMessageError):
         make_message(role, content, **extra)  # type: ignore[arg-type]
 
 
 def test_assistant_with_tool_calls_may_have_empty_content() -> None:
-    message = make_message("assistant", "", tool_calls=[{"id": "c1", "name": "f", "args": {"a": 1}}])
+    message = make_message(
+        "assistant", "", tool_calls=[{"id": "c1", "name": "f", "args": {"a": 1}}]
+    )
     assert message.tool_calls[0].arguments == '{"a": 1}'
 
 
