@@ -547,6 +547,34 @@ class TieredMemory:
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)
 
+    def forget(self, *, message_id: str | None = None, user_id: str | None = None) -> int:
+        """Erase data from every tier; returns how many messages were removed.
+
+        ``forget(message_id=...)`` removes that message from this user's sessions, the vector
+        store and (by re-deriving it) the summary. ``forget(user_id=...)`` removes everything of
+        that user; it must be this memory's user.
+        """
+        if (message_id is None) == (user_id is None):
+            raise InvalidMessageError("forget takes exactly one of message_id= or user_id=")
+        if user_id is not None:
+            if user_id != self.user_id:
+                raise InvalidMessageError(
+                    f"this memory belongs to user {self.user_id!r}; open one for {user_id!r} to forget it"
+                )
+            removed = self._store.forget_user(self.user_id)
+            self.long_term.delete_user(self.user_id)
+            return len(removed)
+        removed = self._store.forget_message(
+            self.user_id, _check_id(message_id, "message_id", InvalidMessageError)
+        )
+        if removed:
+            self.long_term.delete(self.user_id, [record_key(s, m) for s, m in removed])
+            self._compact(self._store.load(self.user_id, self.session_id), force=True)
+        return len(removed)
+
+    async def aforget(self, *, message_id: str | None = None, user_id: str | None = None) -> int:
+        return await asyncio.to_thread(self.forget, message_id=message_id, user_id=user_id)
+
     def close(self) -> None:
         """Release nothing shared: stores are shared per path and closed at interpreter exit."""
 

@@ -141,6 +141,10 @@ class SessionStore(Protocol):
 
     def clear(self, user_id: str, session_id: str) -> list[str]: ...
 
+    def forget_message(self, user_id: str, message_id: str) -> list[tuple[str, str]]: ...
+
+    def forget_user(self, user_id: str) -> list[tuple[str, str]]: ...
+
     def close(self) -> None: ...
 
 
@@ -463,6 +467,51 @@ class SqlSessionStore:
                 sa.delete(sessions_table).where(s.user_id == user_id, s.session_id == session_id)
             )
         return ids
+
+    def forget_message(self, user_id: str, message_id: str) -> list[tuple[str, str]]:
+        """Delete a message from every session of ``user_id`` that holds it.
+
+        A session whose summary already covered the message gets its summary reset, so the
+        summary is re-derived from the remaining messages on the next compaction. Returns the
+        ``(session_id, message_id)`` pairs removed.
+        """
+        m, s = messages_table.c, sessions_table.c
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(m.session_id, m.seq).where(
+                    m.user_id == user_id, m.message_id == message_id
+                )
+            ).all()
+            for session_id, seq in rows:
+                row = self._lock_session(conn, user_id, session_id)
+                conn.execute(
+                    sa.delete(messages_table).where(
+                        m.user_id == user_id, m.session_id == session_id, m.seq == seq
+                    )
+                )
+                if seq < row.summarized_upto:
+                    conn.execute(
+                        sa.update(sessions_table)
+                        .where(s.user_id == user_id, s.session_id == session_id)
+                        .values(
+                            summary="", summary_tokens=0, summarized_upto=0, version=row.version + 1
+                        )
+                    )
+        return [(session_id, message_id) for session_id, _ in rows]
+
+    def forget_user(self, user_id: str) -> list[tuple[str, str]]:
+        """Delete every session and message of ``user_id``; returns what was removed."""
+        m, s = messages_table.c, sessions_table.c
+        with self._write() as conn:
+            removed = [
+                (r[0], r[1])
+                for r in conn.execute(
+                    sa.select(m.session_id, m.message_id).where(m.user_id == user_id)
+                )
+            ]
+            conn.execute(sa.delete(messages_table).where(m.user_id == user_id))
+            conn.execute(sa.delete(sessions_table).where(s.user_id == user_id))
+        return removed
 
     def close(self) -> None:
         self.engine.dispose()

@@ -310,3 +310,34 @@ def test_context_stays_in_budget_and_history_is_lossless(
     counter = token_counter()
     assert counter.count_messages(mem.context_messages()) <= window + 60 + 3
     assert [m.id for m in mem.history()] == added
+
+
+def test_forget_message_removes_it_from_every_tier(make_memory: MemoryFactory) -> None:
+    mem = make_memory("s1")
+    secret = mem.add("user", "My favourite hiding place is the old oak tree.")
+    chat(mem, 16)
+    assert "oak tree" in mem.summary
+    assert mem.forget(message_id=secret.id) == 1
+    assert secret.id not in {m.id for m in mem.history()}
+    assert "oak tree" not in mem.summary
+    assert "Kha" in mem.summary  # the rest of the summary is re-derived
+    hits = make_memory("s2").recall("hiding place oak tree", k=20)
+    assert all(h.message_id != secret.id for h in hits)
+
+
+def test_forget_user_erases_all_sessions_and_vectors(make_memory: MemoryFactory) -> None:
+    first = make_memory("s1", "kha")
+    chat(first, 6)
+    other = make_memory("s1", "lan")
+    chat(other, 4)
+    assert first.forget(user_id="kha") == 6
+    assert first.history() == [] and make_memory("s2", "kha").recall("Kha") == []
+    assert len(other.history()) == 4
+
+
+def test_forget_needs_exactly_one_target(make_memory: MemoryFactory) -> None:
+    mem = make_memory()
+    with pytest.raises(InvalidMessageError):
+        mem.forget()
+    with pytest.raises(InvalidMessageError):
+        mem.forget(user_id="someone-else")
