@@ -23,8 +23,20 @@ from .compaction import CompactionStep, apply_step, plan_step
 from .config import MemoryConfig
 from .embeddings import Embedder, aembed_documents, aembed_query, as_embedder, check_vectors
 from .errors import ConfigError, InvalidMessageError, SummarizerError, TieredMemoryError
+from .lexical import IndexedDoc, LexicalIndex
 from .messages import Message, MessageLike, ToolCall, coerce_message, make_message
-from .recall import LongTermRecord, LongTermStore, RecallHit, hit_from_stored, record_key
+from .ranking import RankingWeights, hybrid_rank
+from .recall import (
+    LongTermRecord,
+    LongTermStore,
+    RecallHit,
+    RecallQuery,
+    StoredHit,
+    hit_from_metadata,
+    lexical_indexes,
+    record_key,
+    record_metadata,
+)
 from .store import AppendResult, SessionState, SessionStore
 from .summary import SUMMARY_PREFIX, ExtractiveSummarizer, Summarizer, SummaryRequest
 from .tokens import TokenCounter, token_counter
@@ -94,6 +106,7 @@ class TieredMemory:
         self._retry_after = 0.0
         self._consecutive_failures = 0
         self._backlog_possible = True  # a crash may have left messages unindexed
+        self._weights = RankingWeights()
 
     # --- wiring --------------------------------------------------------------------------
 
@@ -217,80 +230,96 @@ class TieredMemory:
 
     # --- Tier 3 indexing ---------------------------------------------------------------------
 
-    def _index_candidates(self, result: AppendResult) -> list[tuple[str, Message]]:
+    def _index_candidates(self, result: AppendResult) -> list[tuple[str, Sized]]:
         if not self.config.index_long_term:
             return []
-        items = [(self.session_id, m) for m in result.added]
+        items = [(self.session_id, item) for item in result.added]
         if self._backlog_possible:
-            known = {m.id for m in result.added}
-            backlog = self._store.unindexed(self.user_id)
-            items = [
-                (s, m) for s, m in backlog if not (s == self.session_id and m.id in known)
-            ] + items
+            known = {item.message.id for item in result.added}
+            backlog = [
+                (s, i)
+                for s, i in self._backlog()
+                if not (s == self.session_id and i.message.id in known)
+            ]
+            items = backlog + items
             self._backlog_possible = False
         return items
 
+    def _backlog(self) -> list[tuple[str, Sized]]:
+        """Messages stored but not yet in Tier 3 (a crash or an embedder failure before)."""
+        return self._store.unindexed(self.user_id, limit=100_000)
+
+    def _documents(self, items: Sequence[tuple[str, Sized]]) -> list[IndexedDoc]:
+        """What Tier 3 stores for each message: redacted text, with its speaker when named."""
+        docs = []
+        for session_id, item in items:
+            message = item.message
+            text = self._redacted(message).content
+            for call in message.tool_calls:
+                text += f"\n[called tool {call.name}({call.arguments})]"
+            text = text.strip() or "(empty)"
+            if message.name:
+                text = f"{message.name}: {text}"
+            record = LongTermRecord(
+                user_id=self.user_id, session_id=session_id, message_id=message.id,
+                role=message.role, text=text, created_at=message.created_at,
+                embedding=(), name=message.name, seq=item.seq,
+            )  # fmt: skip
+            docs.append(IndexedDoc(record.key, text, record_metadata(record)))
+        return docs
+
     def _records(
-        self, items: Sequence[tuple[str, Message]], vectors: list[list[float]]
+        self,
+        items: Sequence[tuple[str, Sized]],
+        docs: Sequence[IndexedDoc],
+        vectors: list[list[float]],
     ) -> list[LongTermRecord]:
         return [
             LongTermRecord(
                 user_id=self.user_id,
                 session_id=session_id,
-                message_id=message.id,
-                role=message.role,
-                text=text,
-                created_at=message.created_at,
+                message_id=item.message.id,
+                role=item.message.role,
+                text=doc.text,
+                created_at=item.message.created_at,
                 embedding=vector,
-                name=message.name,
+                name=item.message.name,
+                seq=item.seq,
             )
-            for (session_id, message), text, vector in zip(
-                items, self._index_texts(items), vectors, strict=True
-            )
+            for (session_id, item), doc, vector in zip(items, docs, vectors, strict=True)
         ]
 
-    def _index_texts(self, items: Sequence[tuple[str, Message]]) -> list[str]:
-        texts = []
-        for _, message in items:
-            text = self._redacted(message).content
-            for call in message.tool_calls:
-                text += f"\n[called tool {call.name}({call.arguments})]"
-            texts.append(text.strip() or "(empty)")
-        return texts
+    def _index_failed(self, count: int, exc: BaseException) -> None:
+        self._backlog_possible = True
+        logger.error("Tier-3 indexing failed; %d messages will be retried: %r", count, exc)
 
-    def _index(self, items: Sequence[tuple[str, Message]]) -> None:
+    def _index(self, items: Sequence[tuple[str, Sized]]) -> None:
         if not items:
             return
         try:
-            texts = self._index_texts(items)
-            vectors = check_vectors(self.embedder.embed_documents(texts), len(texts))
-            self.long_term.upsert(self.user_id, self._records(items, vectors))
-            self._store.mark_indexed(self.user_id, [(s, m.id) for s, m in items])
-        except TieredMemoryError as exc:
-            self._backlog_possible = True
-            logger.error("Tier-3 indexing failed; %d messages will be retried: %s", len(items), exc)
+            docs = self._documents(items)
+            vectors = self.embedder.embed_documents([d.text for d in docs])
+            vectors = check_vectors(vectors, len(docs))
+            self.long_term.upsert(self.user_id, self._records(items, docs, vectors))
+            self._store.mark_indexed(self.user_id, [(s, i.message.id) for s, i in items])
+            lexical_indexes(self.long_term).added(self.user_id, docs)
         except Exception as exc:  # the embedder is user code: never let it lose a message
-            self._backlog_possible = True
-            logger.exception(
-                "Tier-3 indexing failed; %d messages will be retried: %s", len(items), exc
-            )
+            self._index_failed(len(items), exc)
 
-    async def _aindex(self, items: Sequence[tuple[str, Message]]) -> None:
+    async def _aindex(self, items: Sequence[tuple[str, Sized]]) -> None:
         if not items:
             return
         try:
-            texts = self._index_texts(items)
-            vectors = check_vectors(await aembed_documents(self.embedder, texts), len(texts))
-            records = self._records(items, vectors)
+            docs = self._documents(items)
+            vectors = await aembed_documents(self.embedder, [d.text for d in docs])
+            records = self._records(items, docs, check_vectors(vectors, len(docs)))
             await asyncio.to_thread(self.long_term.upsert, self.user_id, records)
             await asyncio.to_thread(
-                self._store.mark_indexed, self.user_id, [(s, m.id) for s, m in items]
+                self._store.mark_indexed, self.user_id, [(s, i.message.id) for s, i in items]
             )
+            lexical_indexes(self.long_term).added(self.user_id, docs)
         except Exception as exc:
-            self._backlog_possible = True
-            logger.exception(
-                "Tier-3 indexing failed; %d messages will be retried: %s", len(items), exc
-            )
+            self._index_failed(len(items), exc)
 
     # --- Tier 2 compaction (the twins share plan_step / apply_step) ------------------------
 
@@ -464,33 +493,64 @@ class TieredMemory:
 
     # --- Tier 3 recall ------------------------------------------------------------------------
 
-    def _recall_plan(
+    def _recall_query(
         self, query: str, k: int | None, session_id: str | None,
-        since: datetime | None, until: datetime | None,
-    ) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
+        since: datetime | None, until: datetime | None, exclude_window: bool,
+    ) -> RecallQuery:  # fmt: skip
         if not isinstance(query, str) or not query.strip():
             raise InvalidMessageError("recall query must be a non-empty string")
         k = self.config.recall_k if k is None else k
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
             raise InvalidMessageError(f"k must be an int in [1, 1000], got {k!r}")
-        filters: list[dict[str, Any]] = []
         if session_id is not None:
-            filters.append({"session_id": _check_id(session_id, "session_id", InvalidMessageError)})
-        if since is not None:
-            filters.append({"created_ts": {"$gte": _as_utc(since, "since").timestamp()}})
-        if until is not None:
-            filters.append({"created_ts": {"$lte": _as_utc(until, "until").timestamp()}})
-        return k, filters
+            _check_id(session_id, "session_id", InvalidMessageError)
+        return RecallQuery(
+            text=query,
+            k=k,
+            session_id=session_id,
+            since=_as_utc(since, "since").timestamp() if since is not None else None,
+            until=_as_utc(until, "until").timestamp() if until is not None else None,
+            exclude_window=exclude_window,
+        )
 
-    def _window_keys(self, exclude_window: bool) -> set[str]:
-        if not exclude_window:
-            return set()
-        state = self._store.load(self.user_id, self.session_id)
-        return {record_key(self.session_id, i.message.id) for i in state.window}
+    def _recall_prepare(self, request: RecallQuery) -> tuple[set[str], LexicalIndex]:
+        """Flush the Tier-3 backlog, list the window's keys, and get a fresh lexical index."""
+        if self._backlog_possible:
+            self._index(self._backlog())
+            self._backlog_possible = False
+        excluded: set[str] = set()
+        if request.exclude_window:
+            state = self._store.load(self.user_id, self.session_id)
+            excluded = {record_key(self.session_id, i.message.id) for i in state.window}
+        return excluded, lexical_indexes(self.long_term).fresh(self.user_id)
 
-    def _finish_recall(self, stored: Sequence[Any], excluded: set[str], k: int) -> list[RecallHit]:
-        hits = [hit_from_stored(h) for h in stored if h.record_key not in excluded]
-        return hits[:k]
+    def _recall_rank(
+        self,
+        request: RecallQuery,
+        stored: Sequence[StoredHit],
+        excluded: set[str],
+        index: LexicalIndex,
+    ) -> list[RecallHit]:
+        dense: dict[int, float] = {}
+        for hit in stored:
+            slot = index.slot_of(hit.record_key)
+            if slot is None:  # written by another process after the index was refreshed
+                index.add([IndexedDoc(hit.record_key, hit.text, hit.metadata)])
+                slot = index.slot_of(hit.record_key)
+            if slot is not None:
+                dense[slot] = 1.0 - hit.distance
+        allowed = index.mask(request.session_id, request.since, request.until)
+        for key in excluded:
+            slot = index.slot_of(key)
+            if slot is not None:
+                allowed[slot] = False
+        ranked = hybrid_rank(dense, index.scores(request.text), index, allowed, self._weights)
+        hits = []
+        for slot, score in ranked[: request.k]:
+            doc = index.docs[slot]
+            if doc is not None:
+                hits.append(hit_from_metadata(doc.text, doc.metadata, score))
+        return hits
 
     def recall(
         self,
@@ -504,16 +564,17 @@ class TieredMemory:
     ) -> list[RecallHit]:
         """Search this user's long-term memory (all sessions unless ``session_id``).
 
-        Messages still in this session's window are left out: the model already sees them.
+        Hybrid ranking: dense similarity and BM25, fused, with conversational neighbours (see
+        ``tiered_memory.ranking``). Messages still in this session's window are left out: the
+        model already sees them. Scores are comparable within one call only.
         """
-        k, filters = self._recall_plan(query, k, session_id, since, until)
-        if self._backlog_possible:
-            self._index(self._store.unindexed(self.user_id))
-            self._backlog_possible = False
-        excluded = self._window_keys(exclude_window)
+        request = self._recall_query(query, k, session_id, since, until, exclude_window)
+        excluded, index = self._recall_prepare(request)
         vector = self.embedder.embed_query(query)
-        stored = self.long_term.query(self.user_id, vector, k + len(excluded), filters)
-        return self._finish_recall(stored, excluded, k)
+        stored = self.long_term.query(
+            self.user_id, vector, self._pool(request, excluded), request.chroma_filters()
+        )
+        return self._recall_rank(request, stored, excluded, index)
 
     async def arecall(
         self,
@@ -525,16 +586,23 @@ class TieredMemory:
         until: datetime | None = None,
         exclude_window: bool = True,
     ) -> list[RecallHit]:
-        k, filters = self._recall_plan(query, k, session_id, since, until)
+        request = self._recall_query(query, k, session_id, since, until, exclude_window)
         if self._backlog_possible:
-            await self._aindex(await asyncio.to_thread(self._store.unindexed, self.user_id))
+            await self._aindex(await asyncio.to_thread(self._backlog))
             self._backlog_possible = False
-        excluded = await asyncio.to_thread(self._window_keys, exclude_window)
+        excluded, index = await asyncio.to_thread(self._recall_prepare, request)
         vector = await aembed_query(self.embedder, query)
         stored = await asyncio.to_thread(
-            self.long_term.query, self.user_id, vector, k + len(excluded), filters
+            self.long_term.query,
+            self.user_id,
+            vector,
+            self._pool(request, excluded),
+            request.chroma_filters(),
         )
-        return self._finish_recall(stored, excluded, k)
+        return self._recall_rank(request, stored, excluded, index)
+
+    def _pool(self, request: RecallQuery, excluded: set[str]) -> int:
+        return max(self._weights.pool, 4 * request.k) + len(excluded)
 
     # --- deletion ----------------------------------------------------------------------------
 
@@ -542,7 +610,9 @@ class TieredMemory:
         """Delete this session everywhere: log, window, summary and its Tier-3 vectors."""
         ids = self._store.clear(self.user_id, self.session_id)
         if ids and self.config.index_long_term:
-            self.long_term.delete(self.user_id, [record_key(self.session_id, i) for i in ids])
+            keys = [record_key(self.session_id, i) for i in ids]
+            self.long_term.delete(self.user_id, keys)
+            lexical_indexes(self.long_term).removed(self.user_id, keys)
 
     async def aclear(self) -> None:
         await asyncio.to_thread(self.clear)
@@ -563,12 +633,15 @@ class TieredMemory:
                 )
             removed = self._store.forget_user(self.user_id)
             self.long_term.delete_user(self.user_id)
+            lexical_indexes(self.long_term).drop(self.user_id)
             return len(removed)
         removed = self._store.forget_message(
             self.user_id, _check_id(message_id, "message_id", InvalidMessageError)
         )
         if removed:
-            self.long_term.delete(self.user_id, [record_key(s, m) for s, m in removed])
+            keys = [record_key(s, m) for s, m in removed]
+            self.long_term.delete(self.user_id, keys)
+            lexical_indexes(self.long_term).removed(self.user_id, keys)
             self._compact(self._store.load(self.user_id, self.session_id), force=True)
         return len(removed)
 

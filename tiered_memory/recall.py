@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import ConfigError, StoreError
+from .lexical import IndexedDoc, LexicalIndex
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,33 @@ class LongTermRecord:
     created_at: datetime
     embedding: Sequence[float]
     name: str | None = None
+    seq: int = -1  # position in its session, for neighbour-aware ranking
 
     @property
     def key(self) -> str:
         return record_key(self.session_id, self.message_id)
+
+
+@dataclass(frozen=True)
+class RecallQuery:
+    """A validated recall request (timestamps in seconds since the epoch, UTC)."""
+
+    text: str
+    k: int
+    session_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    exclude_window: bool = True
+
+    def chroma_filters(self) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = []
+        if self.session_id is not None:
+            filters.append({"session_id": self.session_id})
+        if self.since is not None:
+            filters.append({"created_ts": {"$gte": self.since}})
+        if self.until is not None:
+            filters.append({"created_ts": {"$lte": self.until}})
+        return filters
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,10 @@ class LongTermStore(Protocol):
     def delete_user(self, user_id: str) -> None: ...
 
     def count(self, user_id: str) -> int: ...
+
+    def records(self, user_id: str) -> list[StoredHit]:
+        """Every record of ``user_id`` (distance 0), to rebuild the lexical index."""
+        ...
 
 
 class ChromaLongTermStore:
@@ -149,7 +179,7 @@ class ChromaLongTermStore:
                 ids=[r.key for r in records],
                 embeddings=[list(r.embedding) for r in records],
                 documents=[r.text for r in records],
-                metadatas=[_metadata(r) for r in records],
+                metadatas=[record_metadata(r) for r in records],
             )
         except Exception as exc:
             raise StoreError(f"ChromaDB upsert failed: {exc}") from exc
@@ -208,10 +238,34 @@ class ChromaLongTermStore:
                 raise StoreError(f"ChromaDB delete_collection failed: {exc}") from exc
 
     def count(self, user_id: str) -> int:
-        return int(self._collection(user_id).count())
+        try:
+            return int(self._collection(user_id).count())
+        except Exception as exc:
+            raise StoreError(f"ChromaDB count failed: {exc}") from exc
+
+    def records(self, user_id: str) -> list[StoredHit]:
+        out: list[StoredHit] = []
+        page = 5000
+        try:
+            collection = self._collection(user_id)
+            offset = 0
+            while True:
+                batch = collection.get(
+                    include=["documents", "metadatas"], limit=page, offset=offset
+                )
+                for key, text, meta in zip(
+                    batch["ids"], batch["documents"] or [], batch["metadatas"] or [], strict=False
+                ):
+                    if (meta or {}).get("user_id") == user_id:
+                        out.append(StoredHit(key, text or "", meta or {}, 0.0))
+                if len(batch["ids"]) < page:
+                    return out
+                offset += page
+        except Exception as exc:
+            raise StoreError(f"ChromaDB get failed: {exc}") from exc
 
 
-def _metadata(record: LongTermRecord) -> dict[str, Any]:
+def record_metadata(record: LongTermRecord) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "user_id": record.user_id,
         "session_id": record.session_id,
@@ -219,20 +273,21 @@ def _metadata(record: LongTermRecord) -> dict[str, Any]:
         "role": record.role,
         "created_at": record.created_at.isoformat(),
         "created_ts": record.created_at.timestamp(),
+        "seq": record.seq,
     }
     if record.name:
         meta["name"] = record.name
     return meta
 
 
-def hit_from_stored(hit: StoredHit) -> RecallHit:
-    meta = hit.metadata
+def hit_from_metadata(text: str, metadata: Mapping[str, Any], score: float) -> RecallHit:
+    meta = metadata
     created = datetime.fromisoformat(str(meta.get("created_at")))
     if created.tzinfo is None:
         created = created.replace(tzinfo=timezone.utc)
     return RecallHit(
-        text=hit.text,
-        score=1.0 - hit.distance,  # cosine similarity
+        text=text,
+        score=score,
         role=str(meta.get("role", "")),
         session_id=str(meta.get("session_id", "")),
         created_at=created,
@@ -262,3 +317,63 @@ def format_recall_hits(hits: Sequence[RecallHit]) -> str:
         )
         lines.extend(f"    > {line}" for line in hit.text.splitlines() or [""])
     return "\n".join(lines)
+
+
+class LexicalIndexes:
+    """The per-user lexical indexes over one long-term store (an LRU of ``max_users``).
+
+    An index is rebuilt from the store when the store's count differs from it, which is how a
+    process notices what other processes wrote.
+    """
+
+    def __init__(self, store: LongTermStore, max_users: int = 256) -> None:
+        self.store = store
+        self.max_users = max_users
+        self._indexes: OrderedDict[str, LexicalIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fresh(self, user_id: str) -> LexicalIndex:
+        count = self.store.count(user_id)
+        with self._lock:
+            index = self._indexes.get(user_id)
+            if index is not None:
+                self._indexes.move_to_end(user_id)
+                if len(index) == count:
+                    return index
+        index = LexicalIndex()
+        index.add(IndexedDoc(h.record_key, h.text, h.metadata) for h in self.store.records(user_id))
+        with self._lock:
+            self._indexes[user_id] = index
+            while len(self._indexes) > self.max_users:
+                self._indexes.popitem(last=False)
+        return index
+
+    def added(self, user_id: str, docs: Sequence[IndexedDoc]) -> None:
+        with self._lock:
+            index = self._indexes.get(user_id)
+        if index is not None:
+            index.add(docs)
+
+    def removed(self, user_id: str, keys: Sequence[str]) -> None:
+        with self._lock:
+            index = self._indexes.get(user_id)
+        if index is not None:
+            index.remove(keys)
+
+    def drop(self, user_id: str) -> None:
+        with self._lock:
+            self._indexes.pop(user_id, None)
+
+
+_lexical_registry: weakref.WeakKeyDictionary[Any, LexicalIndexes] = weakref.WeakKeyDictionary()
+_lexical_registry_lock = threading.Lock()
+
+
+def lexical_indexes(store: LongTermStore) -> LexicalIndexes:
+    """The lexical indexes shared by every memory using ``store`` in this process."""
+    with _lexical_registry_lock:
+        indexes = _lexical_registry.get(store)
+        if indexes is None:
+            indexes = LexicalIndexes(store)
+            _lexical_registry[store] = indexes
+        return indexes

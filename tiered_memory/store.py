@@ -106,7 +106,7 @@ class SessionState:
 @dataclass(frozen=True)
 class AppendResult:
     state: SessionState
-    added: tuple[Message, ...]
+    added: tuple[Sized, ...]  # with the seq each new message got
     evicted: EvictionPlan = field(default_factory=lambda: EvictionPlan(0, 0))
 
 
@@ -135,7 +135,7 @@ class SessionStore(Protocol):
 
     def history(self, user_id: str, session_id: str) -> list[Message]: ...
 
-    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Message]]: ...
+    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Sized]]: ...
 
     def mark_indexed(self, user_id: str, keys: Sequence[tuple[str, str]]) -> None: ...
 
@@ -301,7 +301,7 @@ class SqlSessionStore:
         with self._read() as conn:
             return [r[0] for r in conn.execute(query)]
 
-    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Message]]:
+    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Sized]]:
         """Messages of ``user_id`` not yet in Tier 3 (after a crash or an embedder failure)."""
         m = messages_table.c
         with self._read() as conn:
@@ -311,7 +311,7 @@ class SqlSessionStore:
                 .order_by(m.session_id, m.seq)
                 .limit(limit)
             ).all()
-        return [(r.session_id, _row_to_sized(r).message) for r in rows]
+        return [(r.session_id, _row_to_sized(r)) for r in rows]
 
     # --- writes --------------------------------------------------------------------------
 
@@ -334,7 +334,7 @@ class SqlSessionStore:
                     )
                 }
             seq = row.next_seq
-            added: list[Message] = []
+            added: list[Sized] = []
             rows: list[dict[str, Any]] = []
             for item in items:
                 message = item.message
@@ -360,7 +360,7 @@ class SqlSessionStore:
                         "indexed": False,
                     }
                 )
-                added.append(message)
+                added.append(Sized(message, item.tokens, seq))
                 seq += 1
             if rows:
                 conn.execute(sa.insert(messages_table), rows)
