@@ -304,17 +304,17 @@ RECALL_HEADER = (
 
 
 def format_recall_hits(hits: Sequence[RecallHit]) -> str:
-    """The one text format every recall tool returns (LangChain and LlamaIndex alike)."""
+    """The one text format every recall tool returns (LangChain and LlamaIndex alike).
+
+    Hits come best first; no score is printed, because fused scores only compare within one call.
+    """
     if not hits:
         return "No relevant memories found in earlier conversations."
     lines = [RECALL_HEADER]
     for number, hit in enumerate(hits, start=1):
         speaker = f"{hit.role} ({hit.name})" if hit.name else hit.role
         when = hit.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(
-            f"[{number}] date: {when} | session: {hit.session_id} | role: {speaker} | "
-            f"relevance: {hit.score:.2f}"
-        )
+        lines.append(f"[{number}] date: {when} | session: {hit.session_id} | role: {speaker}")
         lines.extend(f"    > {line}" for line in hit.text.splitlines() or [""])
     return "\n".join(lines)
 

@@ -92,9 +92,10 @@ def plan_eviction(window: Sequence[Sized], budget: int, low_watermark: int) -> E
     """What to evict so the window fits ``budget``.
 
     Nothing happens while the window fits. Once it overflows, evict the oldest units until at most
-    ``low_watermark`` tokens remain (the smallest safe cut that reaches it). A single unit larger
-    than the whole budget is evicted too: it is kept in history and goes to the summary path
-    rather than breaking the budget.
+    ``low_watermark`` tokens remain (the smallest safe cut that reaches it), but never the newest
+    unit while it fits the budget on its own: the model must see the turn it is answering. A
+    newest unit larger than the whole budget is evicted too: it stays in history and goes to the
+    summary path rather than breaking the budget.
     """
     total = sum(item.tokens for item in window)
     if total <= budget:
@@ -103,10 +104,15 @@ def plan_eviction(window: Sequence[Sized], budget: int, low_watermark: int) -> E
     prefix = [0]
     for item in window:
         prefix.append(prefix[-1] + item.tokens)
-    for cut in valid_cut_points(messages):
-        if total - prefix[cut] <= low_watermark:
+    cuts = valid_cut_points(messages)
+    newest_unit = max((c for c in cuts if c < len(window)), default=0)
+    keep_newest = total - prefix[newest_unit] <= budget
+    for cut in cuts:
+        if keep_newest and cut > newest_unit:
+            break
+        if total - prefix[cut] <= low_watermark or (keep_newest and cut == newest_unit):
             return EvictionPlan(cut, prefix[cut])
-    return EvictionPlan(len(window), total)  # unreachable: the full cut always reaches 0
+    return EvictionPlan(len(window), total)
 
 
 def fit_view(items: Sequence[Sized], budget: int) -> int:

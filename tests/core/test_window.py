@@ -82,3 +82,9 @@ def test_window_never_starts_with_a_tool_result(
     for item in kept:
         if item.message.role == "tool":
             assert item.message.tool_call_id in kept_calls
+
+
+def test_the_newest_unit_stays_when_it_fits_the_budget() -> None:
+    items = [Sized(user(), 10, 0), Sized(call("a"), 10, 1), Sized(result("a"), 70, 2)]
+    plan = plan_eviction(items, budget=85, low_watermark=40)
+    assert plan.evict_count == 1  # the call and its 70-token result stay together
