@@ -12,8 +12,9 @@ import concurrent.futures
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ logger = logging.getLogger("tiered_memory")
 
 _MAX_COMPACTION_STEPS = 10_000
 _MAX_ID_LENGTH = 255
+
+
+@dataclass
+class _Lease:
+    """One compaction run's hold on the session's summarizer (``claim_compaction``)."""
+
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,7 +212,9 @@ class TieredMemory:
         batch = self._prepare(messages)
         if not batch:
             return []
-        result = self._store.append(self.user_id, self.session_id, batch, self._planner)
+        result = self._store.append(
+            self.user_id, self.session_id, batch, self._planner, self.config.index_long_term
+        )
         self._log_append(result)
         self._index(self._index_candidates(result))
         self._compact(result.state, force=False)
@@ -214,7 +225,12 @@ class TieredMemory:
         if not batch:
             return []
         result = await asyncio.to_thread(
-            self._store.append, self.user_id, self.session_id, batch, self._planner
+            self._store.append,
+            self.user_id,
+            self.session_id,
+            batch,
+            self._planner,
+            self.config.index_long_term,
         )
         self._log_append(result)
         await self._aindex(await asyncio.to_thread(self._index_candidates, result))
@@ -359,34 +375,74 @@ class TieredMemory:
             )  # fmt: skip
         return self._store.load(self.user_id, self.session_id)
 
+    def _claim(self, lease: _Lease) -> bool:
+        """Take or renew the session's summarizer lease; False while another writer holds it."""
+        claim = getattr(self._store, "claim_compaction", None)
+        if claim is None:  # a custom store without leases: the version check alone
+            lease.held = True
+            return True
+        c = self.config
+        ttl = (c.summarizer_timeout + c.retry_backoff * 2**c.summarizer_retries) * (
+            c.summarizer_retries + 1
+        ) + 30.0
+        lease.held = bool(claim(self.user_id, self.session_id, lease.owner, ttl))
+        return lease.held
+
+    def _release(self, lease: _Lease) -> None:
+        if not lease.held:
+            return
+        lease.held = False
+        release = getattr(self._store, "release_compaction", None)
+        try:
+            if release is not None:
+                release(self.user_id, self.session_id, lease.owner)
+        except TieredMemoryError:
+            logger.exception("could not release the summarizer lease; it expires by itself")
+
     def _compact(self, state: SessionState, force: bool) -> SessionState:
         if not self._compaction_allowed(force):
             return state
+        lease = _Lease()
         for _ in range(_MAX_COMPACTION_STEPS):
             step = plan_step(state, self.config, self.counter, self._redacted)
             if step is None:
-                return state
+                break
             try:
+                fresh_claim = not lease.held
+                if not self._claim(lease):
+                    break  # another writer is summarizing this session; it takes these too
+                if fresh_claim:  # plan again on what the previous holder left
+                    state = self._store.load(self.user_id, self.session_id)
+                    continue
                 answer = self._call_summarizer(step.request)
                 state = self._commit(state, step, answer)
             except Exception as exc:
                 self._on_summarizer_failure(exc)
-                return state
+                break
+        self._release(lease)
         return state
 
     async def _acompact(self, state: SessionState, force: bool) -> SessionState:
         if not self._compaction_allowed(force):
             return state
+        lease = _Lease()
         for _ in range(_MAX_COMPACTION_STEPS):
             step = plan_step(state, self.config, self.counter, self._redacted)
             if step is None:
-                return state
+                break
             try:
+                fresh_claim = not lease.held
+                if not await asyncio.to_thread(self._claim, lease):
+                    break  # another writer is summarizing this session; it takes these too
+                if fresh_claim:  # plan again on what the previous holder left
+                    state = await asyncio.to_thread(self._store.load, self.user_id, self.session_id)
+                    continue
                 answer = await self._acall_summarizer(step.request)
                 state = await asyncio.to_thread(self._commit, state, step, answer)
             except Exception as exc:
                 await asyncio.to_thread(self._on_summarizer_failure, exc)
-                return state
+                break
+        await asyncio.to_thread(self._release, lease)
         return state
 
     def _call_summarizer(self, request: SummaryRequest) -> str:

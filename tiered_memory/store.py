@@ -10,7 +10,11 @@ fork it.
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,14 +31,43 @@ from .window import EvictionPlan, Sized
 
 SCHEMA_VERSION = 1
 
+_NUL, _ESC = "\x00", "\ue000"
+_UNESCAPE = re.compile("\ue000(.)", re.DOTALL)
+
+
+class _NulSafeString(sa.types.TypeDecorator[str]):
+    """Text as given, on every database. PostgreSQL refuses NUL characters in text, so there
+    (only) NUL is stored as ``U+E000 0`` and U+E000 itself as ``U+E000 U+E000``; reads undo it."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if _NUL not in value and _ESC not in value:
+            return value
+        return value.replace(_ESC, _ESC + _ESC).replace(_NUL, _ESC + "0")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql" or _ESC not in value:
+            return value
+        return _UNESCAPE.sub(lambda m: _ESC if m.group(1) == _ESC else _NUL, value)
+
+
+class _NulSafeText(_NulSafeString):
+    impl = sa.Text
+    cache_ok = True
+
+
 metadata = sa.MetaData()
 
 sessions_table = sa.Table(
     "tm_sessions",
     metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("session_id", sa.String(255), primary_key=True),
-    sa.Column("summary", sa.Text, nullable=False, default=""),
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("summary", _NulSafeText, nullable=False, default=""),
     sa.Column("summary_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("summarized_upto", sa.Integer, nullable=False, default=0),
     sa.Column("window_start", sa.Integer, nullable=False, default=0),
@@ -49,22 +82,33 @@ sessions_table = sa.Table(
 messages_table = sa.Table(
     "tm_messages",
     metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("session_id", sa.String(255), primary_key=True),
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("message_id", _NulSafeString(255), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("content", sa.Text, nullable=False),
-    sa.Column("name", sa.String(255)),
-    sa.Column("tool_calls", sa.Text),
-    sa.Column("tool_call_id", sa.String(255)),
+    sa.Column("content", _NulSafeText, nullable=False),
+    sa.Column("name", _NulSafeString(255)),
+    sa.Column("tool_calls", _NulSafeText),
+    sa.Column("tool_call_id", _NulSafeString(255)),
     sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("metadata", sa.Text),
+    sa.Column("metadata", _NulSafeText),
     sa.Column("tokens", sa.Integer, nullable=False),
     sa.Column("indexed", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("user_id", "session_id", "message_id", name="tm_messages_id"),
 )
 sa.Index("tm_messages_unindexed", messages_table.c.user_id, messages_table.c.indexed)
+
+leases_table = sa.Table(  # who may call the summarizer for a session right now
+    "tm_leases",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("host", _NulSafeString(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
 
 meta_table = sa.Table(
     "tm_meta",
@@ -119,7 +163,12 @@ class SessionStore(Protocol):
     def load(self, user_id: str, session_id: str) -> SessionState: ...
 
     def append(
-        self, user_id: str, session_id: str, items: Sequence[Sized], planner: Planner
+        self,
+        user_id: str,
+        session_id: str,
+        items: Sequence[Sized],
+        planner: Planner,
+        index: bool = True,
     ) -> AppendResult: ...
 
     def commit_summary(
@@ -132,6 +181,10 @@ class SessionStore(Protocol):
     ) -> bool: ...
 
     def record_failure(self, user_id: str, session_id: str) -> None: ...
+
+    def claim_compaction(self, user_id: str, session_id: str, owner: str, ttl: float) -> bool: ...
+
+    def release_compaction(self, user_id: str, session_id: str, owner: str) -> None: ...
 
     def history(self, user_id: str, session_id: str) -> list[Message]: ...
 
@@ -316,9 +369,17 @@ class SqlSessionStore:
     # --- writes --------------------------------------------------------------------------
 
     def append(
-        self, user_id: str, session_id: str, items: Sequence[Sized], planner: Planner
+        self,
+        user_id: str,
+        session_id: str,
+        items: Sequence[Sized],
+        planner: Planner,
+        index: bool = True,
     ) -> AppendResult:
-        """Store new messages and evict per ``planner``, atomically. Known ids are skipped."""
+        """Store new messages and evict per ``planner``, atomically. Known ids are skipped.
+
+        ``index=False`` stores them as needing no Tier-3 work (a session that opted out).
+        """
         m = messages_table.c
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
@@ -357,7 +418,7 @@ class SqlSessionStore:
                         if message.metadata
                         else None,
                         "tokens": item.tokens,
-                        "indexed": False,
+                        "indexed": not index,
                     }
                 )
                 added.append(Sized(message, item.tokens, seq))
@@ -434,6 +495,44 @@ class SqlSessionStore:
                 .values(summarizer_failures=s.summarizer_failures + 1)
             )
 
+    def claim_compaction(self, user_id: str, session_id: str, owner: str, ttl: float) -> bool:
+        """Take or renew the session's summarizer lease for ``ttl`` seconds; False if taken.
+
+        Only the holder calls the summarizer, so writers racing on one session never send the
+        same messages twice (the summary commit is version-checked regardless). A lease is free
+        once expired, or at once when its holder was a process of this host that has died.
+        """
+        lc = leases_table.c
+        where = (lc.user_id == user_id, lc.session_id == session_id)
+        now = time.time()
+        with self._write() as conn:
+            self._lock_session(conn, user_id, session_id)  # serializes claims of the session
+            lease = conn.execute(sa.select(leases_table).where(*where)).one_or_none()
+            if (
+                lease is not None
+                and lease.owner != owner
+                and lease.expires_at > now
+                and _process_alive(lease.host, lease.pid)
+            ):
+                return False
+            values = {"owner": owner, "host": _HOST, "pid": os.getpid(), "expires_at": now + ttl}
+            if lease is None:
+                conn.execute(
+                    sa.insert(leases_table).values(user_id=user_id, session_id=session_id, **values)
+                )
+            else:
+                conn.execute(sa.update(leases_table).where(*where).values(**values))
+        return True
+
+    def release_compaction(self, user_id: str, session_id: str, owner: str) -> None:
+        lc = leases_table.c
+        with self._write() as conn:
+            conn.execute(
+                sa.delete(leases_table).where(
+                    lc.user_id == user_id, lc.session_id == session_id, lc.owner == owner
+                )
+            )
+
     def mark_indexed(self, user_id: str, keys: Sequence[tuple[str, str]]) -> None:
         """Mark ``(session_id, message_id)`` pairs as stored in Tier 3."""
         if not keys:
@@ -465,6 +564,10 @@ class SqlSessionStore:
             )
             conn.execute(
                 sa.delete(sessions_table).where(s.user_id == user_id, s.session_id == session_id)
+            )
+            lc = leases_table.c
+            conn.execute(
+                sa.delete(leases_table).where(lc.user_id == user_id, lc.session_id == session_id)
             )
         return ids
 
@@ -511,10 +614,27 @@ class SqlSessionStore:
             ]
             conn.execute(sa.delete(messages_table).where(m.user_id == user_id))
             conn.execute(sa.delete(sessions_table).where(s.user_id == user_id))
+            conn.execute(sa.delete(leases_table).where(leases_table.c.user_id == user_id))
         return removed
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_HOST = socket.gethostname()[:255]
+
+
+def _process_alive(host: str, pid: int) -> bool:
+    """False only for a process of this host that is known to be gone (a crashed writer)."""
+    if host != _HOST or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process: alive
+        return True
+    return True
 
 
 def _insert_ignore(conn: Connection, table: sa.Table) -> Any:

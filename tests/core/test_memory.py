@@ -132,8 +132,7 @@ def test_reopened_memory_restores_the_same_context(
 import json, os
 os.environ.pop("OPENAI_API_KEY", None)
 from tiered_memory import TieredMemory, MemoryConfig, HashEmbedder
-mem = TieredMemory("s1", "kha", {str(tmp_path)!r},
-                   MemoryConfig(window_tokens=120, summary_tokens=80), embedder=HashEmbedder())
+mem = TieredMemory("s1", "kha", {str(tmp_path)!r}, {mem.config!r}, embedder=HashEmbedder())
 print(json.dumps(mem.context()))
 """
     output = subprocess.run(
@@ -341,3 +340,11 @@ def test_forget_needs_exactly_one_target(make_memory: MemoryFactory) -> None:
         mem.forget()
     with pytest.raises(InvalidMessageError):
         mem.forget(user_id="someone-else")
+
+
+def test_a_session_that_opts_out_of_tier3_is_never_indexed(make_memory: MemoryFactory) -> None:
+    private = make_memory("private", index_long_term=False)
+    private.add("user", "My secret code word is pelican.")
+    other = make_memory("public")
+    other.add("user", "hello")
+    assert other.recall("secret code word pelican", k=10) == []
