@@ -16,6 +16,7 @@ from .errors import (
 )
 from .memory import MemoryStats, TieredMemory
 from .messages import Message, ToolCall
+from .ranking import RankingWeights
 from .recall import ChromaLongTermStore, LongTermStore, RecallHit, format_recall_hits
 from .store import SessionStore, SqlSessionStore
 from .summary import (
@@ -45,6 +46,7 @@ __all__ = [
     "MemoryConfig",
     "MemoryStats",
     "Message",
+    "RankingWeights",
     "RecallHit",
     "SessionStore",
     "SqlSessionStore",

@@ -86,6 +86,8 @@ class TieredMemory:
         embedder: Tier-3 embedder; None is the embedded MiniLM. LangChain ``Embeddings``,
             LlamaIndex ``BaseEmbedding`` and Chroma embedding functions are accepted.
         session_store / long_term: inject stores (tests, custom back-ends).
+        ranking: recall fusion weights (``RankingWeights``); the defaults are principled, not
+            fitted, and benchmarks use this to measure each signal's contribution.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class TieredMemory:
         *,
         session_store: SessionStore | None = None,
         long_term: LongTermStore | None = None,
+        ranking: RankingWeights | None = None,
     ) -> None:
         self.session_id = _check_id(session_id, "session_id")
         self.user_id = _check_id(user_id, "user_id")
@@ -115,7 +118,7 @@ class TieredMemory:
         self._retry_after = 0.0
         self._consecutive_failures = 0
         self._backlog_possible = True  # a crash may have left messages unindexed
-        self._weights = RankingWeights()
+        self._weights = ranking or RankingWeights()
 
     # --- wiring --------------------------------------------------------------------------
 

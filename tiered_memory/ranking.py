@@ -1,8 +1,9 @@
 """Recall ranking, pure: hybrid dense + BM25 fusion with conversational neighbours.
 
 Each retriever's scores are standardized over its own candidate pool (z-scores, so neither scale
-dominates) and averaged with equal weight. Then every candidate also takes a share of the best of
-its two neighbours in the same session: in a conversation the turn that answers a question is
+dominates) and averaged with equal weight. A session whose best turns match well lifts all its
+turns a little (a session is about something). Then every candidate also takes a share of the best
+of its two neighbours in the same session: in a conversation the turn that answers a question is
 often the one right after the turn that matches it, and a turn continues the one before it.
 """
 
@@ -22,6 +23,8 @@ class RankingWeights:
 
     dense: float = 0.5
     neighbour: float = 0.5
+    session: float = 0.3
+    session_top: int = 3
     pool: int = 100
 
 
@@ -70,21 +73,36 @@ def hybrid_rank(
     candidates = set(dense) | {int(s) for s in positive}
     for slot in list(candidates):
         candidates.update(n for n in index.neighbours(slot) if n is not None)
-    cache: dict[int, float] = {}
+    bases = {slot: base(slot) for slot in candidates}
+    prior = _session_prior(bases, index, weights.session_top)
 
-    def cached(slot: int | None) -> float:
+    def lifted(slot: int | None) -> float:
         if slot is None:
             return floor
-        if slot not in cache:
-            cache[slot] = base(slot)
-        return cache[slot]
+        return bases[slot] + weights.session * prior.get(slot, 0.0)
 
     ranked = []
     for slot in candidates:
         if not allowed[slot]:
             continue
         before, after = index.neighbours(slot)
-        score = cached(slot) + weights.neighbour * max(cached(before), cached(after))
+        neighbours = [lifted(n) if n in bases else floor for n in (before, after) if n is not None]
+        score = lifted(slot) + weights.neighbour * max(neighbours, default=floor)
         ranked.append((slot, score))
     ranked.sort(key=lambda item: (-item[1], item[0]))
     return ranked
+
+
+def _session_prior(bases: Mapping[int, float], index: LexicalIndex, top: int) -> dict[int, float]:
+    """Each candidate's session strength (mean of its session's ``top`` best), standardized."""
+    by_session: dict[str, list[float]] = {}
+    session_of: dict[int, str] = {}
+    for slot, score in bases.items():
+        doc = index.docs[slot]
+        session = doc.session_id if doc is not None else ""
+        session_of[slot] = session
+        by_session.setdefault(session, []).append(score)
+    strength = {s: float(np.mean(sorted(v)[-top:])) for s, v in by_session.items()}
+    values = np.array([strength[session_of[slot]] for slot in bases], dtype=np.float64)
+    mean, spread = _standardize(values)
+    return {slot: (strength[session_of[slot]] - mean) / spread for slot in bases}
