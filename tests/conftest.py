@@ -11,7 +11,11 @@ import pytest
 os.environ.pop("OPENAI_API_KEY", None)  # tests are offline: never pick the OpenAI default
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+import servers
+
 from tiered_memory import HashEmbedder, MemoryConfig, SummaryRequest, TieredMemory
+
+tm_backend = servers.tm_backend  # fixture: the servers of .ci/run if TM_TEST_* are set, else {}
 
 
 class FailingSummarizer:
@@ -41,7 +45,7 @@ def failing_summarizer() -> FailingSummarizer:
 
 
 @pytest.fixture
-def make_memory(tmp_path: Path) -> Callable[..., TieredMemory]:
+def make_memory(tmp_path: Path, tm_backend: dict) -> Callable[..., TieredMemory]:
     def factory(
         session_id: str = "s1",
         user_id: str = "kha",
@@ -54,11 +58,15 @@ def make_memory(tmp_path: Path) -> Callable[..., TieredMemory]:
         config_fields = {
             k: kwargs.pop(k) for k in list(kwargs) if k in MemoryConfig.__dataclass_fields__
         }
+        config_fields = {
+            "retry_backoff": 0.0,
+            "summarizer_retries": 0,
+            **tm_backend,
+            **config_fields,
+        }
         config = MemoryConfig(
             window_tokens=window_tokens,
             summary_tokens=summary_tokens,
-            retry_backoff=0.0,
-            summarizer_retries=0,
             **config_fields,  # type: ignore[arg-type]
         )
         kwargs.setdefault("embedder", HashEmbedder())

@@ -60,6 +60,19 @@ def long_term_store(path: Path, config: MemoryConfig) -> ChromaLongTermStore:
         return store
 
 
+def reset() -> None:
+    """Close and forget every shared store (tests; a worker process after a fork)."""
+    with _lock:
+        stores = list(_session_stores.values())
+        _session_stores.clear()
+        _long_term_stores.clear()
+    for store in stores:
+        try:
+            store.close()
+        except Exception:  # closing is best effort: the store is dropped either way
+            logger.exception("could not close the session store %s", store.url)
+
+
 def summarizer_plugin(name: str, model: str) -> Any | None:
     """Load a summarizer factory registered under the ``tiered_memory.summarizers`` entry points."""
     for entry in entry_points(group=SUMMARIZER_ENTRY_POINTS):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -54,6 +57,7 @@ class MemoryConfig:
     index_long_term: bool = True
 
     def __post_init__(self) -> None:
+        self._check_types()
         _require(self.window_tokens >= 16, "window_tokens", self.window_tokens, "an int >= 16")
         _require(self.summary_tokens >= 16, "summary_tokens", self.summary_tokens, "an int >= 16")
         _require(0.0 < self.evict_to < 1.0, "evict_to", self.evict_to, "a float in (0, 1)")
@@ -83,6 +87,41 @@ class MemoryConfig:
             bool(self.collection_prefix), "collection_prefix", self.collection_prefix, "non-empty"
         )
 
+    def _check_types(self) -> None:
+        """Each field of its type first, so that a wrong type is a ConfigError naming it."""
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            _require(isinstance(value, int) and not isinstance(value, bool), name, value, "an int")
+        for name in _NUMBER_FIELDS:
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            _require(number and math.isfinite(value), name, value, "a finite number")
+        for name in ("chroma_ssl", "index_long_term"):
+            _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "a bool")
+        _require(isinstance(self.model, str), "model", self.model, "a model name")
+        for name in ("chroma_host", "session_store_url"):
+            value = getattr(self, name)
+            _require(value is None or isinstance(value, str), name, value, "a string or None")
+        headers = self.chroma_headers
+        _require(
+            headers is None
+            or (
+                isinstance(headers, Mapping)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+            ),
+            "chroma_headers",
+            headers,
+            "a dict of strings or None",
+        )
+        _require(
+            isinstance(self.collection_prefix, str)
+            and _COLLECTION_PREFIX.fullmatch(self.collection_prefix) is not None
+            and ".." not in self.collection_prefix,
+            "collection_prefix",
+            self.collection_prefix,
+            "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+
     def replace(self, **changes: Any) -> MemoryConfig:
         """A copy with some fields changed (validated again)."""
         known = {f.name for f in fields(self)}
@@ -92,6 +131,14 @@ class MemoryConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(changes)
         return MemoryConfig(**values)
+
+
+_INT_FIELDS = (
+    "window_tokens", "summary_tokens", "summarizer_batch_tokens", "summarizer_retries",
+    "recall_k", "chroma_port",
+)  # fmt: skip
+_NUMBER_FIELDS = ("evict_to", "summarizer_timeout", "retry_backoff")
+_COLLECTION_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _require(ok: bool, name: str, value: object, allowed: str) -> None:

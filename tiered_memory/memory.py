@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -108,11 +108,13 @@ class TieredMemory:
         if config is not None and not isinstance(config, MemoryConfig):
             raise ConfigError(f"config must be a MemoryConfig, got {type(config).__name__}")
         self.config = config or MemoryConfig()
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"path must be a str or a path, got {type(path).__name__}")
         self.path = Path(path)
         self.counter: TokenCounter = token_counter(self.config.model)
         self.summarizer: Summarizer = resolve_summarizer(summarizer, self.config)
         self._embedder_arg = embedder
-        self._embedder: Embedder | None = None
+        self._embedder: Embedder | None = None if embedder is None else as_embedder(embedder)
         self._store: SessionStore = session_store or _registry.session_store(self.path, self.config)
         self._long_term: LongTermStore | None = long_term
         self._retry_after = 0.0
@@ -144,7 +146,9 @@ class TieredMemory:
     # --- validation (shared by the twins) ----------------------------------------------
 
     def _prepare(self, messages: Iterable[MessageLike]) -> list[Sized]:
-        if isinstance(messages, (str, bytes, Mapping, Message)):
+        if isinstance(messages, (str, bytes, Mapping, Message)) or not isinstance(
+            messages, Iterable
+        ):
             raise InvalidMessageError("add_messages takes a list of messages, not a single one")
         batch = [coerce_message(m) for m in messages]  # raises before anything is stored
         seen: set[str] = set()
@@ -167,9 +171,12 @@ class TieredMemory:
         from .redact import redact
 
         result = redact(message.content)
-        if not result.changed:
+        calls = tuple(
+            ToolCall(c.id, c.name, redact(c.arguments).text) for c in message.tool_calls
+        )  # tool arguments carry secrets too ({"api_key": "sk-..."})
+        if not result.changed and calls == message.tool_calls:
             return message
-        return message.with_content(result.text)
+        return replace(message, content=result.text, tool_calls=calls)
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -272,8 +279,8 @@ class TieredMemory:
         """What Tier 3 stores for each message: redacted text, with its speaker when named."""
         docs = []
         for session_id, item in items:
-            message = item.message
-            text = self._redacted(message).content
+            message = self._redacted(item.message)
+            text = message.content
             for call in message.tool_calls:
                 text += f"\n[called tool {call.name}({call.arguments})]"
             text = text.strip() or "(empty)"
@@ -755,6 +762,10 @@ def _check_id(value: object, what: str, error: type[Exception] = ConfigError) ->
         raise error(f"{what} must be a non-empty string, got {value!r}")
     if len(value) > _MAX_ID_LENGTH:
         raise error(f"{what} is longer than {_MAX_ID_LENGTH} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no store can hold it
+        raise error(f"{what} is not valid Unicode text: {exc}") from exc
     return value
 
 

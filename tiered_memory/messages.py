@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, cast
@@ -23,6 +23,33 @@ def new_message_id() -> str:
     return uuid.uuid4().hex
 
 
+def _check_text(value: object, what: str) -> None:
+    """Strings only, and storable ones: a lone surrogate cannot be encoded as UTF-8."""
+    if not isinstance(value, str):
+        raise InvalidMessageError(f"{what} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidMessageError(f"{what} is not valid Unicode text: {exc}") from exc
+
+
+def _tool_calls(value: Any) -> tuple[ToolCall, ...]:
+    """ToolCall objects or OpenAI-shaped dicts, given as a list."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidMessageError(f"tool_calls must be a list, got {type(value).__name__}")
+    return tuple(c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in value)
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidMessageError(f"metadata must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """A function call requested by an assistant message (OpenAI shape)."""
@@ -30,6 +57,13 @@ class ToolCall:
     id: str
     name: str
     arguments: str = "{}"  # JSON text, as the OpenAI API sends it
+
+    def __post_init__(self) -> None:
+        for value, what in ((self.id, "tool call id"), (self.name, "tool name")):
+            _check_text(value, what)
+            if not value:
+                raise InvalidMessageError(f"{what} must not be empty")
+        _check_text(self.arguments, "tool call arguments")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,7 +84,10 @@ class ToolCall:
             name = data.get("name")
             arguments = data.get("arguments", data.get("args", "{}"))
         if not isinstance(arguments, str):
-            arguments = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
+            try:
+                arguments = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise InvalidMessageError(f"tool call arguments must be JSON: {exc}") from exc
         call_id = data.get("id")
         if not isinstance(call_id, str) or not call_id:
             raise InvalidMessageError("tool call needs a non-empty string 'id'")
@@ -79,10 +116,11 @@ class Message:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise InvalidMessageError(f"unknown role {self.role!r}: expected one of {ROLES}")
-        if not isinstance(self.content, str):
-            raise InvalidMessageError(
-                f"content must be a string, got {type(self.content).__name__}"
-            )
+        _check_text(self.content, "content")
+        if not isinstance(self.tool_calls, (tuple, list)) or not all(
+            isinstance(c, ToolCall) for c in self.tool_calls
+        ):
+            raise InvalidMessageError("tool_calls must be a list of ToolCall")
         if not self.content.strip() and not self.tool_calls:
             raise InvalidMessageError(
                 f"{self.role} message content is empty (only an assistant message with tool_calls "
@@ -96,6 +134,19 @@ class Message:
             raise InvalidMessageError("name must be a non-empty string or None")
         if not isinstance(self.id, str) or not self.id:
             raise InvalidMessageError("id must be a non-empty string")
+        if self.tool_call_id is not None and (
+            not isinstance(self.tool_call_id, str) or not self.tool_call_id
+        ):
+            raise InvalidMessageError("tool_call_id must be a non-empty string or None")
+        for text, what in (
+            (self.name, "name"),
+            (self.id, "id"),
+            (self.tool_call_id, "tool_call_id"),
+        ):
+            if text is not None:
+                _check_text(text, what)
+        if not isinstance(self.metadata, Mapping):
+            raise InvalidMessageError("metadata must be a mapping")
         if not isinstance(self.created_at, datetime):
             raise InvalidMessageError("created_at must be a datetime")
         if self.created_at.tzinfo is None:
@@ -148,9 +199,9 @@ class Message:
             "role": data.get("role"),
             "content": content,
             "name": data.get("name"),
-            "tool_calls": tuple(ToolCall.from_dict(c) for c in data.get("tool_calls") or ()),
+            "tool_calls": _tool_calls(data.get("tool_calls")),
             "tool_call_id": data.get("tool_call_id"),
-            "metadata": dict(data.get("metadata") or {}),
+            "metadata": _metadata(data.get("metadata")),
         }
         if data.get("id") is not None:
             kwargs["id"] = data["id"]
@@ -174,14 +225,13 @@ def make_message(
     metadata: Mapping[str, Any] | None = None,
 ) -> Message:
     """Validate loose arguments into a :class:`Message` (raises InvalidMessageError)."""
-    calls = tuple(c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in tool_calls)
     kwargs: dict[str, Any] = {
         "role": cast(Role, role),
         "content": content,
         "name": name,
-        "tool_calls": calls,
+        "tool_calls": _tool_calls(tool_calls),
         "tool_call_id": tool_call_id,
-        "metadata": dict(metadata or {}),
+        "metadata": _metadata(metadata),
     }
     if id is not None:
         kwargs["id"] = id

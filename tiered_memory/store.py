@@ -231,11 +231,7 @@ class SqlSessionStore:
         self.url = url
         self.engine = engine or _create_engine(url)
         self._lock = threading.Lock()
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.SQLAlchemyError as exc:
-            if not _is_duplicate_ddl(exc):  # another process created the tables first
-                raise StoreError(f"cannot create the session tables at {url}: {exc}") from exc
+        _create_tables(self.engine, url)
 
     @classmethod
     def at_path(cls, path: str | Path) -> SqlSessionStore:
@@ -581,26 +577,26 @@ class SqlSessionStore:
         m, s = messages_table.c, sessions_table.c
         with self._write() as conn:
             rows = conn.execute(
-                sa.select(m.session_id, m.seq).where(
+                sa.select(m.session_id, m.seq, m.tokens).where(
                     m.user_id == user_id, m.message_id == message_id
                 )
             ).all()
-            for session_id, seq in rows:
+            for session_id, seq, tokens in rows:
                 row = self._lock_session(conn, user_id, session_id)
                 conn.execute(
                     sa.delete(messages_table).where(
                         m.user_id == user_id, m.session_id == session_id, m.seq == seq
                     )
                 )
+                changes: dict[str, Any] = {"history_tokens": max(0, row.history_tokens - tokens)}
                 if seq < row.summarized_upto:
-                    conn.execute(
-                        sa.update(sessions_table)
-                        .where(s.user_id == user_id, s.session_id == session_id)
-                        .values(
-                            summary="", summary_tokens=0, summarized_upto=0, version=row.version + 1
-                        )
-                    )
-        return [(session_id, message_id) for session_id, _ in rows]
+                    changes.update(summary="", summary_tokens=0, summarized_upto=0)
+                conn.execute(
+                    sa.update(sessions_table)
+                    .where(s.user_id == user_id, s.session_id == session_id)
+                    .values(version=row.version + 1, **changes)
+                )
+        return [(session_id, message_id) for session_id, _, _ in rows]
 
     def forget_user(self, user_id: str) -> list[tuple[str, str]]:
         """Delete every session and message of ``user_id``; returns what was removed."""
@@ -653,6 +649,30 @@ def _insert_ignore(conn: Connection, table: sa.Table) -> Any:
 def _is_duplicate_ddl(exc: Exception) -> bool:
     text = str(exc).lower()
     return "already exists" in text or "duplicate" in text
+
+
+_DDL_LOCK = 0x746D_5F64_646C  # pg_advisory_xact_lock key of the table creation ("tm_ddl")
+
+
+def _create_tables(engine: Engine, url: str) -> None:
+    """Create the missing tables; safe when several workers start at once.
+
+    On PostgreSQL the check-then-create runs under a transaction-scoped advisory lock, so
+    workers take turns and each later one finds the tables made; on SQLite, BEGIN IMMEDIATE
+    serializes it. A duplicate-object error (a creator that did not take the lock) is retried:
+    the next check finds what the other one committed.
+    """
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+                metadata.create_all(conn, checkfirst=True)
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            if attempt < 2 and _is_duplicate_ddl(exc):
+                continue
+            raise StoreError(f"cannot create the session tables at {url}: {exc}") from exc
 
 
 def _create_engine(url: str) -> Engine:
