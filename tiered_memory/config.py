@@ -36,6 +36,9 @@ class MemoryConfig:
         secrets: ``"redact"`` replaces secrets and PII before summary and vector store;
             ``"redact_all"`` also in the raw session log; ``"keep"`` stores them as given.
         index_long_term: embed every message into Tier 3.
+        index_batch: Tier-3 writes are batched: messages are embedded and stored once this many
+            wait (and always before a recall, on ``flush()`` and ``close()``), which keeps the
+            vector store off the per-message path. Waiting messages are safe in the log.
     """
 
     window_tokens: int = 2000
@@ -55,6 +58,7 @@ class MemoryConfig:
     session_store_url: str | None = None
     secrets: SecretsPolicy = "redact"
     index_long_term: bool = True
+    index_batch: int = 16
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -85,6 +89,9 @@ class MemoryConfig:
         )
         _require(
             bool(self.collection_prefix), "collection_prefix", self.collection_prefix, "non-empty"
+        )
+        _require(
+            1 <= self.index_batch <= 10_000, "index_batch", self.index_batch, "an int in [1, 10000]"
         )
 
     def _check_types(self) -> None:
@@ -134,6 +141,7 @@ class MemoryConfig:
 
 
 _INT_FIELDS = (
+    "index_batch",
     "window_tokens", "summary_tokens", "summarizer_batch_tokens", "summarizer_retries",
     "recall_k", "chroma_port",
 )  # fmt: skip

@@ -32,7 +32,6 @@ from .recall import (
     LongTermStore,
     RecallHit,
     RecallQuery,
-    StoredHit,
     hit_from_metadata,
     lexical_indexes,
     record_key,
@@ -47,6 +46,7 @@ logger = logging.getLogger("tiered_memory")
 
 _MAX_COMPACTION_STEPS = 10_000
 _MAX_ID_LENGTH = 255
+_INDEX_CHUNK = 256  # messages embedded and upserted together
 
 
 @dataclass
@@ -120,6 +120,7 @@ class TieredMemory:
         self._retry_after = 0.0
         self._consecutive_failures = 0
         self._backlog_possible = True  # a crash may have left messages unindexed
+        self._waiting = 0  # messages this memory stored that wait for the Tier-3 batch
         self._weights = ranking or RankingWeights()
 
     # --- wiring --------------------------------------------------------------------------
@@ -226,7 +227,8 @@ class TieredMemory:
             self.user_id, self.session_id, batch, self._planner, self.config.index_long_term
         )
         self._log_append(result)
-        self._index(self._index_candidates(result))
+        if self._index_due(result):
+            self._index_backlog()
         self._compact(result.state, force=False)
         return [item.message for item in batch]
 
@@ -243,7 +245,8 @@ class TieredMemory:
             self.config.index_long_term,
         )
         self._log_append(result)
-        await self._aindex(await asyncio.to_thread(self._index_candidates, result))
+        if self._index_due(result):
+            await self._aindex_backlog()
         await self._acompact(result.state, force=False)
         return [item.message for item in batch]
 
@@ -256,20 +259,31 @@ class TieredMemory:
 
     # --- Tier 3 indexing ---------------------------------------------------------------------
 
-    def _index_candidates(self, result: AppendResult) -> list[tuple[str, Sized]]:
+    def _index_due(self, result: AppendResult) -> bool:
+        """Whether this write should run the Tier-3 batch (see ``MemoryConfig.index_batch``)."""
         if not self.config.index_long_term:
-            return []
-        items = [(self.session_id, item) for item in result.added]
-        if self._backlog_possible:
-            known = {item.message.id for item in result.added}
-            backlog = [
-                (s, i)
-                for s, i in self._backlog()
-                if not (s == self.session_id and i.message.id in known)
-            ]
-            items = backlog + items
-            self._backlog_possible = False
-        return items
+            return False
+        self._waiting += len(result.added)
+        return self._backlog_possible or self._waiting >= self.config.index_batch
+
+    def _index_backlog(self) -> None:
+        items = self._backlog()
+        self._backlog_possible, self._waiting = False, 0  # a failure below sets it again
+        for start in range(0, len(items), _INDEX_CHUNK):
+            self._index(items[start : start + _INDEX_CHUNK])
+
+    async def _aindex_backlog(self) -> None:
+        items = await asyncio.to_thread(self._backlog)
+        self._backlog_possible, self._waiting = False, 0
+        for start in range(0, len(items), _INDEX_CHUNK):
+            await self._aindex(items[start : start + _INDEX_CHUNK])
+
+    def flush(self) -> None:
+        """Write every message still waiting for Tier 3 now (recall always does this first)."""
+        self._index_backlog()
+
+    async def aflush(self) -> None:
+        await self._aindex_backlog()
 
     def _backlog(self) -> list[tuple[str, Sized]]:
         """Messages stored but not yet in Tier 3 (a crash or an embedder failure before)."""
@@ -580,10 +594,7 @@ class TieredMemory:
         )
 
     def _recall_prepare(self, request: RecallQuery) -> tuple[set[str], LexicalIndex]:
-        """Flush the Tier-3 backlog, list the window's keys, and get a fresh lexical index."""
-        if self._backlog_possible:
-            self._index(self._backlog())
-            self._backlog_possible = False
+        """List the window's keys and get a fresh lexical index (after the Tier-3 flush)."""
         excluded: set[str] = set()
         if request.exclude_window:
             state = self._store.load(self.user_id, self.session_id)
@@ -593,18 +604,21 @@ class TieredMemory:
     def _recall_rank(
         self,
         request: RecallQuery,
-        stored: Sequence[StoredHit],
+        nearest: Sequence[tuple[str, float]],
         excluded: set[str],
         index: LexicalIndex,
     ) -> list[RecallHit]:
+        missing = [key for key, _ in nearest if index.slot_of(key) is None]
+        if missing:  # written by another process after the index was refreshed
+            index.add(
+                IndexedDoc(h.record_key, h.text, h.metadata)
+                for h in self.long_term.fetch(self.user_id, missing)
+            )
         dense: dict[int, float] = {}
-        for hit in stored:
-            slot = index.slot_of(hit.record_key)
-            if slot is None:  # written by another process after the index was refreshed
-                index.add([IndexedDoc(hit.record_key, hit.text, hit.metadata)])
-                slot = index.slot_of(hit.record_key)
+        for key, distance in nearest:
+            slot = index.slot_of(key)
             if slot is not None:
-                dense[slot] = 1.0 - hit.distance
+                dense[slot] = 1.0 - distance
         allowed = index.mask(request.session_id, request.since, request.until)
         for key in excluded:
             slot = index.slot_of(key)
@@ -635,12 +649,13 @@ class TieredMemory:
         model already sees them. Scores are comparable within one call only.
         """
         request = self._recall_query(query, k, session_id, since, until, exclude_window)
+        self._index_backlog()
         excluded, index = self._recall_prepare(request)
         vector = self.embedder.embed_query(query)
-        stored = self.long_term.query(
+        nearest = self.long_term.nearest(
             self.user_id, vector, self._pool(request, excluded), request.chroma_filters()
         )
-        return self._recall_rank(request, stored, excluded, index)
+        return self._recall_rank(request, nearest, excluded, index)
 
     async def arecall(
         self,
@@ -653,19 +668,17 @@ class TieredMemory:
         exclude_window: bool = True,
     ) -> list[RecallHit]:
         request = self._recall_query(query, k, session_id, since, until, exclude_window)
-        if self._backlog_possible:
-            await self._aindex(await asyncio.to_thread(self._backlog))
-            self._backlog_possible = False
+        await self._aindex_backlog()
         excluded, index = await asyncio.to_thread(self._recall_prepare, request)
         vector = await aembed_query(self.embedder, query)
-        stored = await asyncio.to_thread(
-            self.long_term.query,
+        nearest = await asyncio.to_thread(
+            self.long_term.nearest,
             self.user_id,
             vector,
             self._pool(request, excluded),
             request.chroma_filters(),
         )
-        return self._recall_rank(request, stored, excluded, index)
+        return self._recall_rank(request, nearest, excluded, index)
 
     def _pool(self, request: RecallQuery, excluded: set[str]) -> int:
         return max(self._weights.pool, 4 * request.k) + len(excluded)
@@ -715,7 +728,11 @@ class TieredMemory:
         return await asyncio.to_thread(self.forget, message_id=message_id, user_id=user_id)
 
     def close(self) -> None:
-        """Release nothing shared: stores are shared per path and closed at interpreter exit."""
+        """Write what waits for Tier 3; the stores are shared per path and stay open."""
+        try:
+            self.flush()
+        except TieredMemoryError:
+            logger.exception("could not flush Tier 3 on close; the messages wait in the log")
 
 
 # --- pure helpers ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, cast
 
@@ -158,6 +158,15 @@ class Message:
         except (TypeError, ValueError) as exc:
             raise InvalidMessageError(f"metadata must be JSON-serializable: {exc}") from exc
 
+    @classmethod
+    def trusted(cls, **values: Any) -> Message:
+        """Rebuild a message that was validated when stored (loading from a store), skipping
+        validation: loading the window is on every turn's path."""
+        message = object.__new__(cls)
+        for name in _FIELD_NAMES:
+            object.__setattr__(message, name, values[name])
+        return message
+
     def with_content(self, content: str) -> Message:
         return replace(self, content=content)
 
@@ -209,6 +218,8 @@ class Message:
             kwargs["created_at"] = created
         return cls(**kwargs)
 
+
+_FIELD_NAMES = tuple(f.name for f in fields(Message))
 
 MessageLike = Message | Mapping[str, Any]
 

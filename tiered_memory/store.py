@@ -211,7 +211,7 @@ def _row_to_sized(row: Any) -> Sized:
     calls = (
         tuple(ToolCall.from_dict(c) for c in json.loads(row.tool_calls)) if row.tool_calls else ()
     )
-    message = Message(
+    message = Message.trusted(
         role=row.role,
         content=row.content,
         name=row.name,

@@ -61,7 +61,9 @@ def chroma_client(mem: TieredMemory) -> Any:
 
 
 def chroma_records(mem: TieredMemory) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(collection, document, metadata)`` of every record of this test's collections."""
+    """``(collection, document, metadata)`` of every record of this test's collections,
+    after the memory wrote its pending Tier-3 batch."""
+    mem.flush()
     client = chroma_client(mem)
     records = []
     for collection in client.list_collections():
