@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -336,26 +337,42 @@ class LexicalIndexes:
     process notices what other processes wrote.
     """
 
-    def __init__(self, store: LongTermStore, max_users: int = 256) -> None:
+    def __init__(
+        self, store: LongTermStore, max_users: int = 256, recheck_seconds: float = 1.0
+    ) -> None:
         self.store = store
         self.max_users = max_users
+        self.recheck_seconds = recheck_seconds
+        self._checked: dict[str, float] = {}
         self._indexes: OrderedDict[str, LexicalIndex] = OrderedDict()
         self._lock = threading.Lock()
 
     def fresh(self, user_id: str) -> LexicalIndex:
-        count = self.store.count(user_id)
+        """The user's index, rebuilt if the store's count shows writes by another process.
+
+        The count is asked at most every ``recheck_seconds`` per user (it costs milliseconds at
+        100k records); this process's own writes are applied to the index as they happen.
+        """
+        now = time.monotonic()
         with self._lock:
             index = self._indexes.get(user_id)
             if index is not None:
                 self._indexes.move_to_end(user_id)
-                if len(index) == count:
+                if now - self._checked.get(user_id, 0.0) < self.recheck_seconds:
                     return index
+        count = self.store.count(user_id)
+        if index is not None and len(index) == count:
+            with self._lock:
+                self._checked[user_id] = now
+            return index
         index = LexicalIndex()
         index.add(IndexedDoc(h.record_key, h.text, h.metadata) for h in self.store.records(user_id))
         with self._lock:
             self._indexes[user_id] = index
+            self._checked[user_id] = now
             while len(self._indexes) > self.max_users:
-                self._indexes.popitem(last=False)
+                dropped, _ = self._indexes.popitem(last=False)
+                self._checked.pop(dropped, None)
         return index
 
     def added(self, user_id: str, docs: Sequence[IndexedDoc]) -> None:
@@ -373,6 +390,7 @@ class LexicalIndexes:
     def drop(self, user_id: str) -> None:
         with self._lock:
             self._indexes.pop(user_id, None)
+            self._checked.pop(user_id, None)
 
 
 _lexical_registry: weakref.WeakKeyDictionary[Any, LexicalIndexes] = weakref.WeakKeyDictionary()

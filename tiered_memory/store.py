@@ -97,7 +97,13 @@ messages_table = sa.Table(
     sa.Column("indexed", sa.Boolean, nullable=False, default=False),
     sa.UniqueConstraint("user_id", "session_id", "message_id", name="tm_messages_id"),
 )
-sa.Index("tm_messages_unindexed", messages_table.c.user_id, messages_table.c.indexed)
+sa.Index(  # the Tier-3 backlog query: filter and order both served by the index
+    "tm_messages_backlog",
+    messages_table.c.user_id,
+    messages_table.c.indexed,
+    messages_table.c.session_id,
+    messages_table.c.seq,
+)
 
 leases_table = sa.Table(  # who may call the summarizer for a session right now
     "tm_leases",
