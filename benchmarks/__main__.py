@@ -1,0 +1,5 @@
+"""``python -m benchmarks <command> ...``"""
+
+from .cli import main
+
+raise SystemExit(main())

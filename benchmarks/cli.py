@@ -1,0 +1,253 @@
+"""Command line of the benchmarks: ``tiered-memory bench <command>`` or ``python -m benchmarks``.
+
+Commands: ``locomo-retrieval``, ``token-cost``, ``overhead``, ``locomo-qa``. Each reads LoCoMo
+from ``--data`` and writes ``benchmarks/results/<command>.json`` (or ``--json OUT``, ``-`` for
+stdout) and, except locomo-qa, a PNG plot beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .common import dump_json, note, output_path, plot_path, write_json
+from .locomo import DEFAULT_DATA, Conversation, load_locomo
+
+RETRIEVAL_SYSTEMS = ("tiered-memory", "bm25", "chroma-dense", "llamaindex-vector-block", "mem0")
+TOKEN_COST_SYSTEMS = (
+    "full-history",
+    "tiered-memory",
+    "langchain-summarization",
+    "llamaindex-memory",
+    "llamaindex-chat-summary",
+    "seed-policy",
+)
+OVERHEAD_SYSTEMS = ("tiered-memory", "llamaindex-memory", "llamaindex-vector-block", "mem0")
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in _csv(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--sizes: comma-separated integers, got {text!r}"
+        ) from exc
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError("--sizes: positive integers")
+    return sizes
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data",
+        default=str(DEFAULT_DATA),
+        help=f"LoCoMo JSON (default: {DEFAULT_DATA}, relative to the cwd)",
+    )
+    common.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="OUT",
+        help="result file (default benchmarks/results/<command>.json; - = stdout)",
+    )
+    common.add_argument("--limit-conversations", type=_positive, metavar="N")
+    common.add_argument(
+        "--limit-questions",
+        type=_positive,
+        metavar="N",
+        help="at most N questions per conversation",
+    )
+    common.add_argument("--no-plot", action="store_true", help="skip the PNG")
+
+    retrieval = commands.add_parser(
+        "locomo-retrieval", parents=[common], help="evidence Recall@k / nDCG@10 vs peers"
+    )
+    retrieval.add_argument(
+        "--systems",
+        type=_csv,
+        default=list(RETRIEVAL_SYSTEMS),
+        help="comma list; also: tiered-memory-named",
+    )
+    retrieval.add_argument(
+        "--embedder",
+        choices=("default", "hash"),
+        default="default",
+        help="default: the core's MiniLM (all systems share it)",
+    )
+
+    tokens = commands.add_parser(
+        "token-cost",
+        parents=[common],
+        help="prompt tokens per turn and summarizer input per system",
+    )
+    tokens.add_argument("--systems", type=_csv, default=list(TOKEN_COST_SYSTEMS))
+    tokens.add_argument("--window-tokens", type=_positive, default=2000)
+    tokens.add_argument("--summary-tokens", type=_positive, default=500)
+    tokens.add_argument(
+        "--summary-output-tokens",
+        type=_positive,
+        default=250,
+        help="fixed length of the fake summarizers' output",
+    )
+
+    overhead = commands.add_parser(
+        "overhead", parents=[common], help="add+context and recall latency, peak RSS"
+    )
+    overhead.add_argument("--systems", type=_csv, default=list(OVERHEAD_SYSTEMS))
+    overhead.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[1000, 10000],
+        help="stored memories for recall latency (100000 is slow to build)",
+    )
+    overhead.add_argument("--queries", type=_positive, default=200)
+    overhead.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="measure in this process (peak RSS is then cumulative)",
+    )
+
+    qa = commands.add_parser(
+        "locomo-qa", parents=[common], help="end-to-end QA with an LLM judge (needs OPENAI_API_KEY)"
+    )
+    qa.add_argument("--answer-model", default="gpt-4o-mini")
+    qa.add_argument("--judge-model", default="gpt-4o-mini")
+    qa.add_argument("--recall-k", type=_positive, default=10)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> list[Conversation]:
+    conversations = load_locomo(args.data, args.limit_conversations)
+    dropped = sum(c.dropped_evidence for c in conversations)
+    if dropped:
+        note(f"note: {dropped} malformed or unknown evidence ids in the dataset were ignored")
+    return conversations
+
+
+def _finish(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    plot: Callable[[dict[str, Any], Path], None] | None,
+) -> int:
+    if args.json_out == "-":
+        print(dump_json(result))
+        path = output_path(args.command, None)
+    else:
+        path = output_path(args.command, args.json_out)
+        write_json(result, path)
+    if plot is not None and not args.no_plot and result.get("systems"):
+        plot(result, plot_path(path))
+    for name, reason in result.get("skipped", {}).items():
+        note(f"skipped {name}: {reason}")
+    return 0
+
+
+def _retrieval(args: argparse.Namespace) -> int:
+    from .common import benchmark_embedder
+    from .retrieval import plot_retrieval, run_retrieval
+
+    result = run_retrieval(
+        _load(args),
+        benchmark_embedder(args.embedder),
+        args.systems,
+        limit_questions=args.limit_questions,
+        dataset=str(args.data),
+    )
+    return _finish(args, result, plot_retrieval)
+
+
+def _token_cost(args: argparse.Namespace) -> int:
+    from .chat_memories import Budgets
+    from .token_cost import plot_token_cost, run_token_cost
+
+    budgets = Budgets(
+        window_tokens=args.window_tokens,
+        summary_tokens=args.summary_tokens,
+        summary_output_tokens=args.summary_output_tokens,
+    )
+    result = run_token_cost(_load(args), args.systems, budgets, dataset=str(args.data))
+    return _finish(args, result, plot_token_cost)
+
+
+def _overhead(args: argparse.Namespace) -> int:
+    from .overhead import plot_overhead, run_overhead
+
+    result = run_overhead(
+        _load(args),
+        args.sizes,
+        args.systems,
+        queries=args.queries,
+        isolate=not args.no_isolate,
+        dataset=str(args.data),
+    )
+    return _finish(args, result, plot_overhead)
+
+
+def _qa(args: argparse.Namespace, answer_model: Any = None, judge_model: Any = None) -> int:
+    from .common import benchmark_embedder
+    from .qa import run_qa
+
+    summarizer: Any = "extractive"
+    if answer_model is None or judge_model is None:
+        if not os.environ.get("OPENAI_API_KEY"):
+            note(
+                "locomo-qa needs an answer model and a judge: set OPENAI_API_KEY (models via "
+                "langchain_openai.ChatOpenAI) and run again. Nothing was run."
+            )
+            return 2
+        from langchain_openai import ChatOpenAI
+
+        answer_model = answer_model or ChatOpenAI(model=args.answer_model, temperature=0)
+        judge_model = judge_model or ChatOpenAI(model=args.judge_model, temperature=0)
+        summarizer = None  # the core default: the OpenAI summarizer when a key is set
+    result = run_qa(
+        _load(args),
+        answer_model,
+        judge_model,
+        benchmark_embedder(),
+        limit_questions=args.limit_questions,
+        recall_k=args.recall_k,
+        summarizer=summarizer,
+        dataset=str(args.data),
+        model_names=(args.answer_model, args.judge_model),
+    )
+    return _finish(args, result, None)
+
+
+def main(
+    argv: Sequence[str] | None = None, *, answer_model: Any = None, judge_model: Any = None
+) -> int:
+    """Run one benchmark command; returns the exit code (2: locomo-qa without models)."""
+    args = build_parser().parse_args(None if argv is None else list(argv))
+    try:
+        if args.command == "locomo-retrieval":
+            return _retrieval(args)
+        if args.command == "token-cost":
+            return _token_cost(args)
+        if args.command == "overhead":
+            return _overhead(args)
+        return _qa(args, answer_model, judge_model)
+    except FileNotFoundError as exc:
+        note(f"error: {exc}")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
