@@ -83,7 +83,8 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         "--systems",
         type=_csv,
         default=list(RETRIEVAL_SYSTEMS),
-        help="comma list; also: tiered-memory-named",
+        help="comma list; also: tiered-memory-named, and the ablations tm-dense-only, "
+        "tm-bm25-only, tm-fusion, tm-fusion+neighbours",
     )
     retrieval.add_argument(
         "--embedder",

@@ -438,6 +438,35 @@ class Mem0Retriever:
 
 
 #: name -> (factory, the package it needs: a missing package is a recorded skip)
+def tiered_memory_ablation(**weights: float) -> RetrieverFactory:
+    """tiered-memory with some recall signals switched off (``RankingWeights`` fields)."""
+
+    def factory(workdir: Path, embedder: CachingEmbedder) -> Retriever:
+        import functools
+
+        from tiered_memory import RankingWeights, TieredMemory
+
+        retriever = TieredMemoryRetriever(workdir, embedder)
+        retriever._cls = functools.partial(TieredMemory, ranking=RankingWeights(**weights))  # type: ignore[assignment]
+        return retriever
+
+    return factory
+
+
+#: ``--ablation``: what each recall signal adds, each row one more signal than the one before.
+ABLATIONS: dict[str, tuple[RetrieverFactory, str]] = {
+    "tm-dense-only": (
+        tiered_memory_ablation(dense=1.0, neighbour=0.0, session=0.0),
+        "tiered_memory",
+    ),
+    "tm-bm25-only": (
+        tiered_memory_ablation(dense=0.0, neighbour=0.0, session=0.0),
+        "tiered_memory",
+    ),
+    "tm-fusion": (tiered_memory_ablation(neighbour=0.0, session=0.0), "tiered_memory"),
+    "tm-fusion+neighbours": (tiered_memory_ablation(session=0.0), "tiered_memory"),
+}
+
 RETRIEVERS: dict[str, tuple[RetrieverFactory, str]] = {
     "tiered-memory": (TieredMemoryRetriever, "tiered_memory"),
     "tiered-memory-named": (TieredMemoryNamedRetriever, "tiered_memory"),
@@ -446,3 +475,4 @@ RETRIEVERS: dict[str, tuple[RetrieverFactory, str]] = {
     "llamaindex-vector-block": (LlamaIndexVectorBlockRetriever, "llama_index.core"),
     "mem0": (Mem0Retriever, "mem0"),
 }
+RETRIEVERS.update(ABLATIONS)
