@@ -59,7 +59,11 @@ class _Lease:
 
 @dataclass(frozen=True)
 class MemoryStats:
-    """Token accounting of one session (all figures in tokens unless named otherwise)."""
+    """Token accounting of one session (all figures in tokens unless named otherwise).
+
+    ``summarizer_input_tokens`` counts what the summarizer was given (previous summary and
+    messages), not the fixed instructions of the prompt template around them.
+    """
 
     window_tokens: int
     summary_tokens: int
