@@ -447,7 +447,7 @@ def tiered_memory_ablation(**weights: float) -> RetrieverFactory:
         from tiered_memory import RankingWeights, TieredMemory
 
         retriever = TieredMemoryRetriever(workdir, embedder)
-        retriever._cls = functools.partial(TieredMemory, ranking=RankingWeights(**weights))  # type: ignore[assignment]
+        retriever._cls = functools.partial(TieredMemory, ranking=RankingWeights(**weights))  # type: ignore[assignment,arg-type]
         return retriever
 
     return factory
