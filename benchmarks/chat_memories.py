@@ -153,7 +153,24 @@ def _llama_messages(messages: list[Any]) -> list[dict[str, str]]:
     return [{"role": str(m.role.value), "content": m.content or ""} for m in messages]
 
 
-class LlamaIndexMemory:
+class _LlamaIndexChat:
+    """A LlamaIndex memory driven through put/get, the way chat engines use it."""
+
+    memory: Any
+
+    def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
+        from llama_index.core.base.llms.types import ChatMessage
+
+        self.memory.put(ChatMessage(role=role, content=content))
+
+    def prompt(self) -> list[dict[str, str]]:
+        return _llama_messages(self.memory.get())
+
+    def close(self) -> None:
+        self.memory.reset()
+
+
+class LlamaIndexMemory(_LlamaIndexChat):
     """LlamaIndex ``Memory`` without memory blocks: old messages are flushed (dropped)."""
 
     name = "llamaindex-memory"
@@ -171,19 +188,8 @@ class LlamaIndexMemory:
             tokenizer_fn=token_list,
         )
 
-    def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
-        from llama_index.core.base.llms.types import ChatMessage
 
-        self.memory.put(ChatMessage(role=role, content=content))
-
-    def prompt(self) -> list[dict[str, str]]:
-        return _llama_messages(self.memory.get())
-
-    def close(self) -> None:
-        self.memory.reset()
-
-
-class LlamaIndexChatSummary:
+class LlamaIndexChatSummary(_LlamaIndexChat):
     """LlamaIndex ``ChatSummaryMemoryBuffer`` (token_limit = window) with a fixed-output LLM."""
 
     name = "llamaindex-chat-summary"
@@ -197,17 +203,6 @@ class LlamaIndexChatSummary:
             token_limit=budgets.window_tokens,
             tokenizer_fn=token_list,
         )
-
-    def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
-        from llama_index.core.base.llms.types import ChatMessage
-
-        self.memory.put(ChatMessage(role=role, content=content))
-
-    def prompt(self) -> list[dict[str, str]]:
-        return _llama_messages(self.memory.get())
-
-    def close(self) -> None:
-        self.memory.reset()
 
 
 class SeedPolicy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -161,3 +162,24 @@ def fixed_text(tokens: int) -> str:
     while count.count_text(text) < tokens:
         text += words
     return count.truncate(text, tokens).strip()
+
+
+Factory = TypeVar("Factory")
+
+
+def runnable_systems(
+    names: Sequence[str], registry: Mapping[str, tuple[Factory, str]], skipped: dict[str, str]
+) -> Iterator[tuple[str, Factory]]:
+    """The requested systems whose package imports; the others go to ``skipped`` with why."""
+    for name in names:
+        if name not in registry:
+            skipped[name] = f"unknown system (known: {', '.join(registry)})"
+            continue
+        factory, package = registry[name]
+        try:
+            importlib.import_module(package)
+        except ImportError as exc:
+            skipped[name] = f"package {package!r} not importable: {exc}"
+            note(f"SKIPPED {name}: {skipped[name]}")
+            continue
+        yield name, factory

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import time
 import traceback
@@ -10,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import CachingEmbedder, note, progress
+from .common import CachingEmbedder, note, progress, runnable_systems
 from .locomo import Conversation, Question, scored_questions
 from .metrics import average_rows, ndcg_at_k, percentile, recall_at_k
 from .retrievers import RETRIEVERS, RetrieverFactory
@@ -92,18 +91,7 @@ def run_retrieval(
     )
     embedder.warm((t.document for c in conversations for t in c.turns), "embedding turns")
     out: dict[str, Any] = {"dataset": dataset, "questions": total, "systems": {}, "skipped": {}}
-    for name in systems:
-        if name not in registry:
-            out["skipped"][name] = f"unknown system (known: {', '.join(registry)})"
-            continue
-        factory, package = registry[name]
-        try:
-            importlib.import_module(package)
-        except ImportError as exc:
-            reason = f"package {package!r} not importable: {exc}"
-            out["skipped"][name] = reason
-            note(f"SKIPPED {name}: {reason}")
-            continue
+    for name, factory in runnable_systems(systems, registry, out["skipped"]):
         note(f"[{name}]")
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             try:

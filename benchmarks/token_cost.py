@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 import traceback
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .chat_memories import CHAT_MEMORIES, Budgets, ChatMemoryFactory
-from .common import count_prompt, note, progress
+from .common import count_prompt, note, progress, runnable_systems
 from .locomo import Conversation
 
 
@@ -90,17 +89,7 @@ def run_token_cost(
         f"token-cost: {len(conversations)} conversations, "
         f"{sum(r['turns'] for r in conv_rows)} turns, {total_conversation_tokens} tokens"
     )
-    for name in systems:
-        if name not in registry:
-            out["skipped"][name] = f"unknown system (known: {', '.join(registry)})"
-            continue
-        factory, package = registry[name]
-        try:
-            importlib.import_module(package)
-        except ImportError as exc:
-            out["skipped"][name] = f"package {package!r} not importable: {exc}"
-            note(f"SKIPPED {name}: {out['skipped'][name]}")
-            continue
+    for name, factory in runnable_systems(systems, registry, out["skipped"]):
         total = Replay()
         try:
             with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:

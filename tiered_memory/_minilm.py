@@ -128,7 +128,33 @@ class _Loaded:
         self.pid = os.getpid()
 
 
-class MiniLMEmbedder:
+class _EncodingEmbedder:
+    """The Embedder protocol on top of ``encode(texts) -> ndarray`` (CPU-bound: async twins
+    run it in a worker thread)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text; [] for []."""
+        if not texts:
+            return []
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one text (MiniLM is symmetric: same model as documents)."""
+        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self.embed_query, text)
+
+
+class MiniLMEmbedder(_EncodingEmbedder):
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: 384-d unit vectors, offline, thread-safe.
 
     The session is created on first use. ``threads`` bounds onnxruntime's intra-op threads
@@ -264,26 +290,6 @@ class MiniLMEmbedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """One unit vector per text; [] for []."""
-        if not texts:
-            return []
-        return self.encode(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        """The unit vector of one text (same model as documents: MiniLM is symmetric)."""
-        return self.encode([text])[0].tolist()
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """:meth:`embed_documents` in a worker thread (CPU-bound)."""
-        if not texts:
-            return []
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        """:meth:`embed_query` in a worker thread (CPU-bound)."""
-        return await asyncio.to_thread(self.embed_query, text)
-
 
 _instances: weakref.WeakSet[MiniLMEmbedder] = weakref.WeakSet()
 _shared: MiniLMEmbedder | None = None
@@ -311,7 +317,7 @@ def shared_minilm_embedder() -> MiniLMEmbedder:
     return _shared
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(_EncodingEmbedder):
     """Any sentence-transformers model (needs ``sentence-transformers`` and ``torch``).
 
     The model is loaded on first use, from a local path or, as sentence-transformers does, from
@@ -392,23 +398,3 @@ class SentenceTransformerEmbedder:
             except Exception as exc:
                 raise EmbedderError(f"sentence-transformers encode failed: {exc}") from exc
         return np.asarray(vectors, dtype=np.float32)
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text; [] for []."""
-        if not texts:
-            return []
-        return self.encode(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        """The vector of one text."""
-        return self.encode([text])[0].tolist()
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """:meth:`embed_documents` in a worker thread."""
-        if not texts:
-            return []
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        """:meth:`embed_query` in a worker thread."""
-        return await asyncio.to_thread(self.embed_query, text)
