@@ -1,4 +1,6 @@
-"""``tiered-memory`` command line: ``demo`` (offline walkthrough) and ``bench`` (benchmarks)."""
+"""``tiered-memory`` command line: ``demo`` (offline walkthrough), plus the sub-commands other
+packages register under the ``tiered_memory.commands`` entry points (``bench``, from
+``tiered-memory-bench``). The core never imports them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from rich.console import Console
@@ -98,19 +101,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
-def _bench(argv: Sequence[str]) -> int:
-    try:
-        from benchmarks.cli import main as bench_main
-    except ImportError as exc:
-        print(f"benchmarks are not installed with this copy ({exc})", file=sys.stderr)
-        return 2
-    return int(bench_main(list(argv)))
+COMMAND_ENTRY_POINTS = "tiered_memory.commands"
+_INSTALL_HINTS = {"bench": "pip install -e ./bench (from a checkout of tiered-memory)"}
+
+
+def _plugin_command(name: str, argv: Sequence[str]) -> int:
+    """Run a sub-command registered by another package (``tiered_memory.commands``)."""
+    for entry in entry_points(group=COMMAND_ENTRY_POINTS):
+        if entry.name == name:
+            return int(entry.load()(list(argv)))
+    hint = _INSTALL_HINTS.get(name, "install the package that provides it")
+    print(f"tiered-memory {name}: not installed ({hint})", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
-        return _bench(argv[1:])
+    if argv[:1] and argv[0] in _plugin_names():
+        return _plugin_command(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="tiered-memory", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the memory does")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,13 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--window-tokens", type=int, default=120)
     demo.add_argument("--summary-tokens", type=int, default=120)
     demo.set_defaults(run=_demo)
-    commands.add_parser("bench", help="benchmarks: tiered-memory bench --help")
+    for name in sorted(_plugin_names()):
+        commands.add_parser(name, help=f"tiered-memory {name} --help")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     return int(args.run(args))
+
+
+def _plugin_names() -> set[str]:
+    return {entry.name for entry in entry_points(group=COMMAND_ENTRY_POINTS)} | set(_INSTALL_HINTS)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks.cli import main
-from benchmarks.locomo import load_locomo, normalize_evidence, scored_questions
+from tiered_memory_bench.cli import main
+from tiered_memory_bench.locomo import load_locomo, normalize_evidence, scored_questions
 
 REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared/data/locomo/locomo-dev.json"
 
@@ -276,7 +276,7 @@ def test_overhead_json_shape(data: Path, tmp_path: Path) -> None:
 
 
 def test_overhead_measures_in_a_fresh_process(data: Path) -> None:
-    from benchmarks.overhead import _in_child, measure_recall
+    from tiered_memory_bench.overhead import _in_child, measure_recall
 
     conversations = load_locomo(data)
     row = _in_child(measure_recall, "tiered-memory", conversations, 30, 3)
@@ -296,7 +296,7 @@ def test_locomo_qa_without_a_key_exits_2(
 
 
 def test_locomo_qa_with_injected_fake_models(data: Path, tmp_path: Path) -> None:
-    from benchmarks.fakes import scripted_chat_model
+    from tiered_memory_bench.fakes import scripted_chat_model
 
     seen_memory: list[str] = []
 
@@ -329,7 +329,7 @@ def test_locomo_qa_with_injected_fake_models(data: Path, tmp_path: Path) -> None
 
 
 def test_judge_label_parsing() -> None:
-    from benchmarks.qa import judge_label
+    from tiered_memory_bench.qa import judge_label
 
     assert judge_label("CORRECT") == "CORRECT"
     assert judge_label('{"label": "WRONG"}') == "WRONG"

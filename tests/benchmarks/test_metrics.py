@@ -1,4 +1,4 @@
-"""Known-answer tests of benchmarks.metrics, computed by hand."""
+"""Known-answer tests of tiered_memory_bench.metrics, computed by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from benchmarks.metrics import average_rows, ndcg_at_k, percentile, percentiles, recall_at_k
+from tiered_memory_bench.metrics import average_rows, ndcg_at_k, percentile, percentiles, recall_at_k
 
 
 def test_recall_at_k_counts_the_fraction_of_evidence_in_the_top_k() -> None:

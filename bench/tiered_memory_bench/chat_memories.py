@@ -2,7 +2,7 @@
 
 Each implements :class:`ChatMemory`: ``add(role, content)`` stores one chat message and
 ``prompt()`` returns what the memory would send to the model now (OpenAI-format dicts). Their
-summarizers are fixed-output fakes that meter the tokens they are sent (``benchmarks.fakes``).
+summarizers are fixed-output fakes that meter the tokens they are sent (``tiered_memory_bench.fakes``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Environment the third-party peers read at import: no telemetry, no files in the home dir.
 
-Imported first by ``benchmarks/__init__.py`` and ``benchmarks/common.py`` (every command module
-imports the latter), so it runs before Mem0 or Chroma is imported even when ``benchmarks`` is
+Imported first by ``tiered_memory_bench/__init__.py`` and ``tiered_memory_bench/common.py`` (every command module
+imports the latter), so it runs before Mem0 or Chroma is imported even when ``tiered_memory_bench`` is
 shadowed by the ``tests/benchmarks`` directory under pytest.
 """
 

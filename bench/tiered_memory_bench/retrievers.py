@@ -1,8 +1,8 @@
 """Retrieval systems compared on LoCoMo: tiered-memory's Tier 3 and its peers.
 
 Each system implements the tiny :class:`Retriever` protocol: ``index(conversation)`` stores
-every turn, ``search(query, k)`` returns dia_ids best first. The replay (``benchmarks.locomo``)
-and the scoring (``benchmarks.retrieval``) are shared; only storage and search differ here.
+every turn, ``search(query, k)`` returns dia_ids best first. The replay (``tiered_memory_bench.locomo``)
+and the scoring (``tiered_memory_bench.retrieval``) are shared; only storage and search differ here.
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def mem0_memory(workdir: Path, embedder: CachingEmbedder, collection: str) -> An
     Telemetry is switched off before mem0 is imported. The LLM is a fake that is never called:
     every add uses ``infer=False`` (raw messages stored, no fact extraction).
     """
-    os.environ["MEM0_TELEMETRY"] = "False"  # also set, with MEM0_DIR, by benchmarks/__init__.py
+    os.environ["MEM0_TELEMETRY"] = "False"  # also set, with MEM0_DIR, by tiered_memory_bench/__init__.py
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from mem0 import Memory

@@ -19,7 +19,7 @@ from tiered_memory.tokens import TokenCounter, token_counter
 from . import _env  # noqa: F401  (no telemetry: before anything imports Mem0 or Chroma)
 
 T = TypeVar("T")
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 MODEL = "gpt-4o-mini"
 
 

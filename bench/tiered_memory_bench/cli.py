@@ -1,7 +1,7 @@
-"""Command line of the benchmarks: ``tiered-memory bench <command>`` or ``python -m benchmarks``.
+"""Command line of the benchmarks: ``tiered-memory bench <command>`` or ``python -m tiered_memory_bench``.
 
 Commands: ``locomo-retrieval``, ``token-cost``, ``overhead``, ``locomo-qa``. Each reads LoCoMo
-from ``--data`` and writes ``benchmarks/results/<command>.json`` (or ``--json OUT``, ``-`` for
+from ``--data`` and writes ``bench/results/<command>.json`` (or ``--json OUT``, ``-`` for
 stdout) and, except locomo-qa, a PNG plot beside it.
 """
 
@@ -65,7 +65,7 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         "--json",
         dest="json_out",
         metavar="OUT",
-        help="result file (default benchmarks/results/<command>.json; - = stdout)",
+        help="result file (default bench/results/<command>.json; - = stdout)",
     )
     common.add_argument("--limit-conversations", type=_positive, metavar="N")
     common.add_argument(

@@ -1,5 +1,0 @@
-"""``python -m benchmarks <command> ...``"""
-
-from .cli import main
-
-raise SystemExit(main())
