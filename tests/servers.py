@@ -95,7 +95,7 @@ def backend_overrides() -> dict[str, Any]:
 
 
 def _tm_backend() -> Iterator[dict[str, Any]]:
-    from tiered_memory import _registry
+    from tiered_memory import resources as _registry
 
     yield backend_overrides()
     _registry.reset()  # dispose this test's engines and clients (connections stay bounded)

@@ -16,8 +16,13 @@ from .errors import (
 )
 from .memory import MemoryStats, TieredMemory
 from .messages import Message, ToolCall
-from .ranking import RankingWeights
-from .recall import ChromaLongTermStore, LongTermStore, RecallHit, format_recall_hits
+from .recall import (
+    ChromaLongTermStore,
+    LongTermStore,
+    RankingWeights,
+    RecallHit,
+    format_recall_hits,
+)
 from .store import SessionStore, SqlSessionStore
 from .summary import (
     SUMMARY_PREFIX,

@@ -19,28 +19,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import _registry
-from .compaction import CompactionStep, apply_step, plan_step
+from . import resources as _registry
 from .config import MemoryConfig
 from .embeddings import Embedder, aembed_documents, aembed_query, as_embedder, check_vectors
 from .errors import ConfigError, InvalidMessageError, SummarizerError, TieredMemoryError
-from .lexical import IndexedDoc, LexicalIndex
 from .messages import Message, MessageLike, ToolCall, coerce_message, make_message
-from .ranking import RankingWeights, hybrid_rank
-from .recall import (
+from .recall.chroma import LongTermStore
+from .recall.lexical import IndexedDoc, LexicalIndex, lexical_indexes
+from .recall.ranking import RankingWeights, hybrid_rank
+from .recall.records import (
     LongTermRecord,
-    LongTermStore,
     RecallHit,
     RecallQuery,
     hit_from_metadata,
-    lexical_indexes,
     record_key,
     record_metadata,
 )
-from .store import AppendResult, SessionState, SessionStore
+from .state import AppendResult, EvictionPlan, SessionState, StoredMessage
+from .store import SessionStore
 from .summary import SUMMARY_PREFIX, ExtractiveSummarizer, Summarizer, SummaryRequest
+from .summary.compaction import CompactionStep, apply_step, plan_step
 from .tokens import TokenCounter, token_counter
-from .window import EvictionPlan, Sized, fit_view, plan_eviction
+from .window import fit_view, plan_eviction
 
 logger = logging.getLogger("tiered_memory")
 
@@ -150,7 +150,7 @@ class TieredMemory:
 
     # --- validation (shared by the twins) ----------------------------------------------
 
-    def _prepare(self, messages: Iterable[MessageLike]) -> list[Sized]:
+    def _prepare(self, messages: Iterable[MessageLike]) -> list[StoredMessage]:
         if isinstance(messages, (str, bytes, Mapping, Message)) or not isinstance(
             messages, Iterable
         ):
@@ -164,9 +164,9 @@ class TieredMemory:
             seen.add(message.id)
         if self.config.secrets == "redact_all":
             batch = [self._redacted(m) for m in batch]
-        return [Sized(m, self.counter.count_message(m)) for m in batch]
+        return [StoredMessage(m, self.counter.count_message(m)) for m in batch]
 
-    def _planner(self, window: Sequence[Sized]) -> EvictionPlan:
+    def _planner(self, window: Sequence[StoredMessage]) -> EvictionPlan:
         low = int(self.config.window_tokens * self.config.evict_to)
         return plan_eviction(window, self.config.window_tokens, low)
 
@@ -289,11 +289,11 @@ class TieredMemory:
     async def aflush(self) -> None:
         await self._aindex_backlog()
 
-    def _backlog(self) -> list[tuple[str, Sized]]:
+    def _backlog(self) -> list[tuple[str, StoredMessage]]:
         """Messages stored but not yet in Tier 3 (a crash or an embedder failure before)."""
         return self._store.unindexed(self.user_id, limit=100_000)
 
-    def _documents(self, items: Sequence[tuple[str, Sized]]) -> list[IndexedDoc]:
+    def _documents(self, items: Sequence[tuple[str, StoredMessage]]) -> list[IndexedDoc]:
         """What Tier 3 stores for each message: redacted text, with its speaker when named."""
         docs = []
         for session_id, item in items:
@@ -314,7 +314,7 @@ class TieredMemory:
 
     def _records(
         self,
-        items: Sequence[tuple[str, Sized]],
+        items: Sequence[tuple[str, StoredMessage]],
         docs: Sequence[IndexedDoc],
         vectors: list[list[float]],
     ) -> list[LongTermRecord]:
@@ -337,7 +337,7 @@ class TieredMemory:
         self._backlog_possible = True
         logger.error("Tier-3 indexing failed; %d messages will be retried: %r", count, exc)
 
-    def _index(self, items: Sequence[tuple[str, Sized]]) -> None:
+    def _index(self, items: Sequence[tuple[str, StoredMessage]]) -> None:
         if not items:
             return
         try:
@@ -350,7 +350,7 @@ class TieredMemory:
         except Exception as exc:  # the embedder is user code: never let it lose a message
             self._index_failed(len(items), exc)
 
-    async def _aindex(self, items: Sequence[tuple[str, Sized]]) -> None:
+    async def _aindex(self, items: Sequence[tuple[str, StoredMessage]]) -> None:
         if not items:
             return
         try:

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import StoreError
 from .messages import Message, ToolCall
-from .window import EvictionPlan, Sized
+from .state import AppendResult, EvictionPlan, SessionState, StoredMessage
 
 SCHEMA_VERSION = 1
 
@@ -124,43 +123,7 @@ meta_table = sa.Table(
 )
 
 
-@dataclass(frozen=True)
-class SessionState:
-    """A consistent snapshot of one session (read in one transaction)."""
-
-    user_id: str
-    session_id: str
-    summary: str = ""
-    summary_tokens: int = 0
-    summarized_upto: int = 0
-    window_start: int = 0
-    next_seq: int = 0
-    version: int = 0
-    history_tokens: int = 0
-    summarizer_calls: int = 0
-    summarizer_failures: int = 0
-    summarizer_input_tokens: int = 0
-    window: tuple[Sized, ...] = ()
-    pending: tuple[Sized, ...] = ()
-    messages_count: int = 0
-
-    @property
-    def window_tokens(self) -> int:
-        return sum(item.tokens for item in self.window)
-
-    @property
-    def pending_tokens(self) -> int:
-        return sum(item.tokens for item in self.pending)
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    state: SessionState
-    added: tuple[Sized, ...]  # with the seq each new message got
-    evicted: EvictionPlan = field(default_factory=lambda: EvictionPlan(0, 0))
-
-
-Planner = Callable[[Sequence[Sized]], EvictionPlan]
+Planner = Callable[[Sequence[StoredMessage]], EvictionPlan]
 
 
 class SessionStore(Protocol):
@@ -172,7 +135,7 @@ class SessionStore(Protocol):
         self,
         user_id: str,
         session_id: str,
-        items: Sequence[Sized],
+        items: Sequence[StoredMessage],
         planner: Planner,
         index: bool = True,
     ) -> AppendResult: ...
@@ -194,7 +157,7 @@ class SessionStore(Protocol):
 
     def history(self, user_id: str, session_id: str) -> list[Message]: ...
 
-    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Sized]]: ...
+    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, StoredMessage]]: ...
 
     def mark_indexed(self, user_id: str, keys: Sequence[tuple[str, str]]) -> None: ...
 
@@ -213,7 +176,7 @@ def _dump_calls(calls: Sequence[ToolCall]) -> str | None:
     return json.dumps([c.to_dict() for c in calls], ensure_ascii=False)
 
 
-def _row_to_sized(row: Any) -> Sized:
+def _row_to_sized(row: Any) -> StoredMessage:
     calls = (
         tuple(ToolCall.from_dict(c) for c in json.loads(row.tool_calls)) if row.tool_calls else ()
     )
@@ -227,7 +190,7 @@ def _row_to_sized(row: Any) -> Sized:
         created_at=datetime.fromisoformat(row.created_at),
         metadata=json.loads(row.metadata) if row.metadata else {},
     )
-    return Sized(message=message, tokens=row.tokens, seq=row.seq)
+    return StoredMessage(message=message, tokens=row.tokens, seq=row.seq)
 
 
 class SqlSessionStore:
@@ -356,7 +319,7 @@ class SqlSessionStore:
         with self._read() as conn:
             return [r[0] for r in conn.execute(query)]
 
-    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, Sized]]:
+    def unindexed(self, user_id: str, limit: int = 256) -> list[tuple[str, StoredMessage]]:
         """Messages of ``user_id`` not yet in Tier 3 (after a crash or an embedder failure)."""
         m = messages_table.c
         with self._read() as conn:
@@ -374,7 +337,7 @@ class SqlSessionStore:
         self,
         user_id: str,
         session_id: str,
-        items: Sequence[Sized],
+        items: Sequence[StoredMessage],
         planner: Planner,
         index: bool = True,
     ) -> AppendResult:
@@ -397,7 +360,7 @@ class SqlSessionStore:
                     )
                 }
             seq = row.next_seq
-            added: list[Sized] = []
+            added: list[StoredMessage] = []
             rows: list[dict[str, Any]] = []
             for item in items:
                 message = item.message
@@ -423,7 +386,7 @@ class SqlSessionStore:
                         "indexed": not index,
                     }
                 )
-                added.append(Sized(message, item.tokens, seq))
+                added.append(StoredMessage(message, item.tokens, seq))
                 seq += 1
             if rows:
                 conn.execute(sa.insert(messages_table), rows)

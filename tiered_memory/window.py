@@ -10,30 +10,9 @@ tool result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .messages import Message
-
-
-@dataclass(frozen=True)
-class Sized:
-    """A message with its token count (counted once, when stored)."""
-
-    message: Message
-    tokens: int
-    seq: int = 0
-
-
-@dataclass(frozen=True)
-class EvictionPlan:
-    """Evict the first ``evict_count`` window messages (``evict_tokens`` in all)."""
-
-    evict_count: int
-    evict_tokens: int
-
-    @property
-    def is_empty(self) -> bool:
-        return self.evict_count == 0
+from .state import EvictionPlan, StoredMessage
 
 
 def unit_starts(messages: Sequence[Message]) -> list[int]:
@@ -88,7 +67,7 @@ def valid_cut_points(messages: Sequence[Message]) -> list[int]:
     return sorted(set(cuts))
 
 
-def plan_eviction(window: Sequence[Sized], budget: int, low_watermark: int) -> EvictionPlan:
+def plan_eviction(window: Sequence[StoredMessage], budget: int, low_watermark: int) -> EvictionPlan:
     """What to evict so the window fits ``budget``.
 
     Nothing happens while the window fits. Once it overflows, evict the oldest units until at most
@@ -115,7 +94,7 @@ def plan_eviction(window: Sequence[Sized], budget: int, low_watermark: int) -> E
     return EvictionPlan(len(window), total)
 
 
-def fit_view(items: Sequence[Sized], budget: int) -> int:
+def fit_view(items: Sequence[StoredMessage], budget: int) -> int:
     """Index of the first item kept when showing ``items`` within ``budget`` (a safe cut).
 
     Used for what is *sent*, not what is stored: trimming the view never deletes anything.
@@ -133,7 +112,7 @@ def fit_view(items: Sequence[Sized], budget: int) -> int:
     return len(items)
 
 
-def take_batch(pending: Sequence[Sized], max_tokens: int) -> int:
+def take_batch(pending: Sequence[StoredMessage], max_tokens: int) -> int:
     """How many leading pending messages to give one summarizer call (at least one, whole units)."""
     if not pending:
         return 0

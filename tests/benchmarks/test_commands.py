@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tiered_memory_bench.cli import main
 from tiered_memory_bench.locomo import load_locomo, normalize_evidence, scored_questions
 

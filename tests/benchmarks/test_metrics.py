@@ -5,8 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from tiered_memory_bench.metrics import average_rows, ndcg_at_k, percentile, percentiles, recall_at_k
+from tiered_memory_bench.metrics import (
+    average_rows,
+    ndcg_at_k,
+    percentile,
+    percentiles,
+    recall_at_k,
+)
 
 
 def test_recall_at_k_counts_the_fraction_of_evidence_in_the_top_k() -> None:

@@ -23,14 +23,14 @@ from tiered_memory import (
     as_embedder,
     default_embedder,
 )
-from tiered_memory import _minilm as minilm_module
-from tiered_memory._minilm import (
+from tiered_memory.embeddings import minilm as minilm_module
+from tiered_memory.embeddings import aembed_documents, aembed_query, check_vectors
+from tiered_memory.embeddings.minilm import (
     MiniLMEmbedder,
     SentenceTransformerEmbedder,
     _build_tokenizer,
     shared_minilm_embedder,
 )
-from tiered_memory.embeddings import aembed_documents, aembed_query, check_vectors
 
 # Cosine similarities of the fp32 reference (sentence-transformers 6.2.0, torch 2.13.0 CPU,
 # all-MiniLM-L6-v2 safetensors); the int8 model must stay within 0.01 of each.

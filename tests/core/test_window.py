@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tiered_memory import Message, ToolCall
-from tiered_memory.window import Sized, fit_view, plan_eviction, valid_cut_points
+from tiered_memory.state import StoredMessage
+from tiered_memory.window import fit_view, plan_eviction, valid_cut_points
 
 
 def user(text: str = "hello") -> Message:
@@ -19,8 +20,8 @@ def result(call_id: str) -> Message:
     return Message(role="tool", content="ok", tool_call_id=call_id)
 
 
-def sized(messages: list[Message], tokens: int = 10) -> list[Sized]:
-    return [Sized(m, tokens, i) for i, m in enumerate(messages)]
+def sized(messages: list[Message], tokens: int = 10) -> list[StoredMessage]:
+    return [StoredMessage(m, tokens, i) for i, m in enumerate(messages)]
 
 
 def test_nothing_is_evicted_while_the_window_fits() -> None:
@@ -45,7 +46,7 @@ def test_cut_never_orphans_a_late_result() -> None:
 
 
 def test_a_message_larger_than_the_budget_is_evicted_whole() -> None:
-    items = [Sized(user(), 10, 0), Sized(user("huge"), 500, 1)]
+    items = [StoredMessage(user(), 10, 0), StoredMessage(user("huge"), 500, 1)]
     plan = plan_eviction(items, budget=100, low_watermark=50)
     assert plan.evict_count == 2
 
@@ -73,7 +74,7 @@ def conversations(draw: st.DrawFn) -> list[Message]:
 def test_window_never_starts_with_a_tool_result(
     messages: list[Message], budget: int, ratio: float
 ) -> None:
-    items = [Sized(m, 7 + (i % 5) * 9, i) for i, m in enumerate(messages)]
+    items = [StoredMessage(m, 7 + (i % 5) * 9, i) for i, m in enumerate(messages)]
     plan = plan_eviction(items, budget, int(budget * ratio))
     kept = items[plan.evict_count :]
     assert not kept or kept[0].message.role != "tool"
@@ -85,6 +86,10 @@ def test_window_never_starts_with_a_tool_result(
 
 
 def test_the_newest_unit_stays_when_it_fits_the_budget() -> None:
-    items = [Sized(user(), 10, 0), Sized(call("a"), 10, 1), Sized(result("a"), 70, 2)]
+    items = [
+        StoredMessage(user(), 10, 0),
+        StoredMessage(call("a"), 10, 1),
+        StoredMessage(result("a"), 70, 2),
+    ]
     plan = plan_eviction(items, budget=85, low_watermark=40)
     assert plan.evict_count == 1  # the call and its 70-token result stay together

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, EmbedderError
+from ..errors import ConfigError, EmbedderError
 
 __all__ = [
     "DIMENSIONS",

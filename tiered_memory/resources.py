@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import MemoryConfig
-from .recall import ChromaLongTermStore
+from .recall.chroma import ChromaLongTermStore
 from .store import SqlSessionStore
 
 logger = logging.getLogger("tiered_memory")

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import MemoryConfig
-from .messages import Message
-from .store import SessionState
-from .summary import SummaryRequest
-from .tokens import TokenCounter
-from .window import take_batch
+from ..config import MemoryConfig
+from ..messages import Message
+from ..state import SessionState
+from ..tokens import TokenCounter
+from ..window import take_batch
+from .protocol import SummaryRequest
 
 
 @dataclass(frozen=True)

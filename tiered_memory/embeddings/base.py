@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ConfigError, EmbedderError
+from ..errors import ConfigError, EmbedderError
 
 
 @runtime_checkable
@@ -133,6 +133,6 @@ def check_vectors(vectors: Sequence[Sequence[float]], expected: int) -> list[lis
 
 def default_embedder() -> Embedder:
     """The embedded offline default: all-MiniLM-L6-v2 (int8 ONNX), shared per process."""
-    from ._minilm import shared_minilm_embedder
+    from .minilm import shared_minilm_embedder
 
     return shared_minilm_embedder()
