@@ -11,6 +11,7 @@ from typing import Any, Literal
 from .errors import ConfigError
 
 SecretsPolicy = Literal["redact", "keep", "redact_all"]
+CompactionMode = Literal["background", "inline"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class MemoryConfig:
         secrets: ``"redact"`` replaces secrets and PII before summary and vector store;
             ``"redact_all"`` also in the raw session log; ``"keep"`` stores them as given.
         index_long_term: embed every message into Tier 3.
+        compaction: ``"background"`` (default): ``add()`` stores, plans the eviction and returns;
+            the summarizer runs on the process's background worker. ``"inline"``: the ``add()``
+            that overflows the window waits for the summarizer (scripts, tests, benchmarks).
         index_batch: Tier-3 writes are batched: messages are embedded and stored once this many
             wait (and always before a recall, on ``flush()`` and ``close()``), which keeps the
             vector store off the per-message path. Waiting messages are safe in the log.
@@ -59,6 +63,7 @@ class MemoryConfig:
     secrets: SecretsPolicy = "redact"
     index_long_term: bool = True
     index_batch: int = 16
+    compaction: CompactionMode = "background"
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -86,6 +91,12 @@ class MemoryConfig:
             "secrets",
             self.secrets,
             "'redact', 'keep' or 'redact_all'",
+        )
+        _require(
+            self.compaction in ("background", "inline"),
+            "compaction",
+            self.compaction,
+            "'background' or 'inline'",
         )
         _require(
             bool(self.collection_prefix), "collection_prefix", self.collection_prefix, "non-empty"
