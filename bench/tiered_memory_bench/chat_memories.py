@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tiered_memory import Message, SummaryRequest
+from tiered_memory import Message, Summarizer, SummaryRequest
 from tiered_memory.summary import SUMMARY_PREFIX
 
 from .common import count_prompt, counter
@@ -86,20 +86,39 @@ class TieredChat:
         workdir: Path,
         conversation_id: str,
         embedder: Any = None,
+        summarizer: Summarizer | None = None,
     ) -> None:
-        from tiered_memory import HashEmbedder, MemoryConfig, TieredMemory
+        """``summarizer``: None = a fixed-output fake metered by ``self.meter``."""
+        from tiered_memory import HashEmbedder
 
         self.meter = Meter()
-        self.memory = TieredMemory(
-            session_id=f"{conversation_id}-chat",
-            user_id=conversation_id,
-            path=str(workdir),
+        self.budgets = budgets
+        self.workdir = workdir
+        self.user_id = conversation_id
+        self.summarizer = summarizer or FixedSummarizer(budgets.summary_output_tokens, self.meter)
+        self.embedder = embedder if embedder is not None else HashEmbedder()
+        self.memory = self._open(f"{conversation_id}-chat")
+
+    def _open(self, session_id: str) -> Any:
+        from tiered_memory import MemoryConfig, TieredMemory
+
+        return TieredMemory(
+            session_id=session_id,
+            user_id=self.user_id,
+            path=str(self.workdir),
             config=MemoryConfig(
-                window_tokens=budgets.window_tokens, summary_tokens=budgets.summary_tokens
+                window_tokens=self.budgets.window_tokens,
+                summary_tokens=self.budgets.summary_tokens,
+                compaction="inline",  # replays must be deterministic
             ),
-            summarizer=FixedSummarizer(budgets.summary_output_tokens, self.meter),
-            embedder=embedder if embedder is not None else HashEmbedder(),
+            summarizer=self.summarizer,
+            embedder=self.embedder,
         )
+
+    def start_session(self, session_id: str) -> None:
+        """Continue as a new session of the same user (the window and summary start empty)."""
+        self.memory.close()
+        self.memory = self._open(session_id)
 
     def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
         self.memory.add(role, content, created_at=created_at)
@@ -120,7 +139,15 @@ class LangChainSummarization:
 
     name = "langchain-summarization"
 
-    def __init__(self, budgets: Budgets, workdir: Path, conversation_id: str) -> None:
+    def __init__(
+        self,
+        budgets: Budgets,
+        workdir: Path,
+        conversation_id: str,
+        summarizer: Summarizer | None = None,
+    ) -> None:
+        """``summarizer``: None = the fixed-output fake model; else the core summarizer runs as
+        the middleware's ``summarizer`` callable (messages in, summary text out)."""
         from langchain.agents.middleware import SummarizationMiddleware
 
         self.meter = Meter()
@@ -130,6 +157,11 @@ class LangChainSummarization:
             trigger=("tokens", budgets.prompt_tokens),
             keep=("tokens", int(budgets.window_tokens * budgets.evict_to)),
             token_counter=lambda messages: count_prompt(langchain_to_dicts(list(messages))),
+            summarizer=(
+                None
+                if summarizer is None
+                else langchain_summarizer(summarizer, budgets.summary_tokens)
+            ),
         )
 
     def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
@@ -147,6 +179,59 @@ class LangChainSummarization:
 
     def close(self) -> None:
         self.messages.clear()
+
+
+def langchain_summarizer(summarizer: Summarizer, max_tokens: int) -> Callable[[list[Any]], str]:
+    """A core :class:`~tiered_memory.Summarizer` as SummarizationMiddleware's ``summarizer``."""
+
+    def summarize(messages: list[Any]) -> str:
+        core = [
+            Message(role="assistant" if d["role"] == "assistant" else "user", content=d["content"])
+            for d in langchain_to_dicts(messages)
+            if d["content"].strip()
+        ]
+        request = SummaryRequest(previous_summary="", messages=tuple(core), max_tokens=max_tokens)
+        return summarizer.summarize(request)
+
+    return summarize
+
+
+class LangChainTrim:
+    """LangChain ``trim_messages`` (strategy "last", the core's counter) at window + summary
+    tokens over the whole thread, applied to every call as LangChain's docs show."""
+
+    name = "langchain-trim"
+
+    def __init__(self, budgets: Budgets, workdir: Path, conversation_id: str) -> None:
+        self.meter = Meter()
+        self.budgets = budgets
+        self.messages: list[Any] = []
+
+    def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        self.messages.append((HumanMessage if role == "user" else AIMessage)(content=content))
+
+    def prompt(self) -> list[dict[str, str]]:
+        return trimmed(self.messages, self.budgets.prompt_tokens)
+
+    def close(self) -> None:
+        self.messages.clear()
+
+
+def trimmed(messages: list[Any], max_tokens: int) -> list[dict[str, str]]:
+    """``trim_messages(strategy="last")`` at ``max_tokens`` with the core's counter."""
+    from langchain_core.messages import trim_messages
+
+    kept = trim_messages(
+        messages,
+        max_tokens=max_tokens,
+        strategy="last",
+        token_counter=lambda ms: count_prompt(langchain_to_dicts(list(ms))),
+        start_on="human",
+        allow_partial=False,
+    )
+    return langchain_to_dicts(kept)
 
 
 def _llama_messages(messages: list[Any]) -> list[dict[str, str]]:
@@ -211,10 +296,16 @@ class SeedPolicy:
 
     name = "seed-policy"
 
-    def __init__(self, budgets: Budgets, workdir: Path, conversation_id: str) -> None:
+    def __init__(
+        self,
+        budgets: Budgets,
+        workdir: Path,
+        conversation_id: str,
+        summarizer: Summarizer | None = None,
+    ) -> None:
         self.budgets = budgets
         self.meter = Meter()
-        self.summarizer = FixedSummarizer(budgets.summary_output_tokens, self.meter)
+        self.summarizer = summarizer or FixedSummarizer(budgets.summary_output_tokens, self.meter)
         self.window: list[Message] = []
         self.evicted: list[Message] = []
         self.summary = ""
@@ -250,4 +341,5 @@ CHAT_MEMORIES: dict[str, tuple[ChatMemoryFactory, str]] = {
     "llamaindex-memory": (LlamaIndexMemory, "llama_index.core"),
     "llamaindex-chat-summary": (LlamaIndexChatSummary, "llama_index.core"),
     "seed-policy": (SeedPolicy, "tiered_memory"),
+    "langchain-trim": (LangChainTrim, "langchain_core.messages"),
 }

@@ -1,8 +1,9 @@
 """Command line of the benchmarks: ``tiered-memory bench <command>`` or ``python -m tiered_memory_bench``.
 
-Commands: ``locomo-retrieval``, ``token-cost``, ``overhead``, ``locomo-qa``. Each reads LoCoMo
-from ``--data`` and writes ``bench/results/<command>.json`` (or ``--json OUT``, ``-`` for
-stdout) and, except locomo-qa, a PNG plot beside it.
+Commands: ``retrieval`` (alias ``locomo-retrieval``), ``token-cost``, ``overhead``,
+``answer-availability``, ``locomo-qa``. Each reads LoCoMo or LongMemEval (detected) from
+``--data`` and writes ``bench/results/<command>.json`` (or ``--json OUT``, ``-`` for stdout)
+and, except locomo-qa, a PNG plot beside it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .common import dump_json, note, output_path, plot_path, write_json
-from .locomo import DEFAULT_DATA, Conversation, load_locomo
+from .datasets import DataError, load_conversations
+from .locomo import DEFAULT_DATA, Conversation
 
 RETRIEVAL_SYSTEMS = ("tiered-memory", "bm25", "chroma-dense", "llamaindex-vector-block", "mem0")
 TOKEN_COST_SYSTEMS = (
@@ -26,6 +28,8 @@ TOKEN_COST_SYSTEMS = (
     "seed-policy",
 )
 OVERHEAD_SYSTEMS = ("tiered-memory", "llamaindex-memory", "llamaindex-vector-block", "mem0")
+#: old command name -> the dataset-neutral one
+ALIASES = {"locomo-retrieval": "retrieval"}
 
 
 def _csv(text: str) -> list[str]:
@@ -59,7 +63,7 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     common.add_argument(
         "--data",
         default=str(DEFAULT_DATA),
-        help=f"LoCoMo JSON (default: {DEFAULT_DATA}, relative to the cwd)",
+        help=f"LoCoMo or LongMemEval JSON, detected (default: {DEFAULT_DATA}, relative to the cwd)",
     )
     common.add_argument(
         "--json",
@@ -72,12 +76,24 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         "--limit-questions",
         type=_positive,
         metavar="N",
-        help="at most N questions per conversation",
+        help="at most N questions per conversation (LongMemEval: one question per "
+        "conversation; --limit-conversations N takes N questions stratified by type)",
     )
     common.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    cached = argparse.ArgumentParser(add_help=False)
+    cached.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="embedding cache folder (default $TIERED_MEMORY_BENCH_CACHE or "
+        "~/.cache/tiered-memory-bench)",
+    )
+    cached.add_argument("--no-cache", action="store_true", help="embed everything in this run")
 
     retrieval = commands.add_parser(
-        "locomo-retrieval", parents=[common], help="evidence Recall@k / nDCG@10 vs peers"
+        "retrieval",
+        aliases=["locomo-retrieval"],
+        parents=[common, cached],
+        help="evidence Recall@k / nDCG@10 (LongMemEval: + session recall_any@k) vs peers",
     )
     retrieval.add_argument(
         "--systems",
@@ -125,8 +141,27 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         help="measure in this process (peak RSS is then cumulative)",
     )
 
+    availability = commands.add_parser(
+        "answer-availability",
+        parents=[common, cached],
+        help="is the gold answer in the prompt each memory builds, at what token cost",
+    )
+    availability.add_argument(
+        "--systems", type=_csv, default=None, help="comma list (default: all)"
+    )
+    availability.add_argument("--window-tokens", type=_positive, default=2000)
+    availability.add_argument("--summary-tokens", type=_positive, default=500)
+    availability.add_argument(
+        "--embedder",
+        choices=("default", "hash"),
+        default="default",
+        help="default: the core's MiniLM (all systems share it)",
+    )
+
     qa = commands.add_parser(
-        "locomo-qa", parents=[common], help="end-to-end QA with an LLM judge (needs OPENAI_API_KEY)"
+        "locomo-qa",
+        parents=[common, cached],
+        help="end-to-end QA with an LLM judge, LoCoMo or LongMemEval (needs OPENAI_API_KEY)",
     )
     qa.add_argument("--answer-model", default="gpt-4o-mini")
     qa.add_argument("--judge-model", default="gpt-4o-mini")
@@ -135,11 +170,21 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> list[Conversation]:
-    conversations = load_locomo(args.data, args.limit_conversations)
+    conversations = load_conversations(args.data, args.limit_conversations)
+    args.dataset_kind = conversations[0].dataset if conversations else "locomo"
     dropped = sum(c.dropped_evidence for c in conversations)
     if dropped:
         note(f"note: {dropped} malformed or unknown evidence ids in the dataset were ignored")
     return conversations
+
+
+def result_name(command: str, dataset: str) -> str:
+    """The default result file stem: the LoCoMo names of before, a dataset suffix otherwise."""
+    if command == "retrieval":
+        return f"{dataset}-retrieval"
+    if command == "answer-availability" or dataset != "locomo":
+        return f"{command}-{dataset}"
+    return command
 
 
 def _finish(
@@ -147,11 +192,12 @@ def _finish(
     result: dict[str, Any],
     plot: Callable[[dict[str, Any], Path], None] | None,
 ) -> int:
+    name = result_name(args.command, getattr(args, "dataset_kind", "locomo"))
     if args.json_out == "-":
         print(dump_json(result))
-        path = output_path(args.command, None)
+        path = output_path(name, None)
     else:
-        path = output_path(args.command, args.json_out)
+        path = output_path(name, args.json_out)
         write_json(result, path)
     if plot is not None and not args.no_plot and result.get("systems"):
         plot(result, plot_path(path))
@@ -160,13 +206,19 @@ def _finish(
     return 0
 
 
+def _embedding_cache(args: argparse.Namespace) -> Path | None:
+    from .embedding_cache import cache_dir
+
+    return None if args.no_cache else cache_dir(args.cache_dir)
+
+
 def _retrieval(args: argparse.Namespace) -> int:
     from .common import benchmark_embedder
     from .retrieval import plot_retrieval, run_retrieval
 
     result = run_retrieval(
         _load(args),
-        benchmark_embedder(args.embedder),
+        benchmark_embedder(args.embedder, _embedding_cache(args)),
         args.systems,
         limit_questions=args.limit_questions,
         dataset=str(args.data),
@@ -201,6 +253,22 @@ def _overhead(args: argparse.Namespace) -> int:
     return _finish(args, result, plot_overhead)
 
 
+def _availability(args: argparse.Namespace) -> int:
+    from .availability import DEFAULT_SYSTEMS, plot_availability, run_availability
+    from .chat_memories import Budgets
+    from .common import benchmark_embedder
+
+    result = run_availability(
+        _load(args),
+        benchmark_embedder(args.embedder, _embedding_cache(args)),
+        args.systems or list(DEFAULT_SYSTEMS),
+        Budgets(window_tokens=args.window_tokens, summary_tokens=args.summary_tokens),
+        limit_questions=args.limit_questions,
+        dataset=str(args.data),
+    )
+    return _finish(args, result, plot_availability)
+
+
 def _qa(args: argparse.Namespace, answer_model: Any = None, judge_model: Any = None) -> int:
     from .common import benchmark_embedder
     from .qa import run_qa
@@ -222,7 +290,7 @@ def _qa(args: argparse.Namespace, answer_model: Any = None, judge_model: Any = N
         _load(args),
         answer_model,
         judge_model,
-        benchmark_embedder(),
+        benchmark_embedder(disk_cache=_embedding_cache(args)),
         limit_questions=args.limit_questions,
         recall_k=args.recall_k,
         summarizer=summarizer,
@@ -237,15 +305,18 @@ def main(
 ) -> int:
     """Run one benchmark command; returns the exit code (2: locomo-qa without models)."""
     args = build_parser().parse_args(None if argv is None else list(argv))
+    args.command = ALIASES.get(args.command, args.command)
     try:
-        if args.command == "locomo-retrieval":
+        if args.command == "retrieval":
             return _retrieval(args)
+        if args.command == "answer-availability":
+            return _availability(args)
         if args.command == "token-cost":
             return _token_cost(args)
         if args.command == "overhead":
             return _overhead(args)
         return _qa(args, answer_model, judge_model)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, DataError) as exc:
         note(f"error: {exc}")
         return 1
 

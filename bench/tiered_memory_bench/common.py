@@ -97,14 +97,20 @@ class CachingEmbedder:
             self.embed_documents(todo[start : start + 64])
 
 
-def benchmark_embedder(kind: str = "default") -> CachingEmbedder:
-    """The embedder every peer shares: the core default (MiniLM) or, failing that, HashEmbedder."""
+def benchmark_embedder(
+    kind: str = "default", disk_cache: str | Path | None = None
+) -> CachingEmbedder:
+    """The embedder every peer shares: the core default (MiniLM) or, failing that, HashEmbedder.
+
+    ``disk_cache``: a folder whose ``embeddings.sqlite`` keeps document vectors across runs
+    (:mod:`tiered_memory_bench.embedding_cache`); None computes every vector in this run.
+    """
     if kind == "hash":
         return CachingEmbedder(HashEmbedder(), "HashEmbedder(256)")
     try:
         from tiered_memory.embeddings import default_embedder
 
-        inner = default_embedder()
+        inner: Embedder = default_embedder()
         inner.embed_query("warm up")
     except Exception as exc:
         loud(
@@ -112,7 +118,14 @@ def benchmark_embedder(kind: str = "default") -> CachingEmbedder:
             "falling back to HashEmbedder: retrieval figures are NOT semantic and not comparable."
         )
         return CachingEmbedder(HashEmbedder(), "HashEmbedder(256) [fallback]")
-    return CachingEmbedder(inner, f"default_embedder() = {type(inner).__name__}")
+    name = f"default_embedder() = {type(inner).__name__}"
+    if disk_cache is not None:
+        from .embedding_cache import DiskCachedEmbedder
+
+        cached = DiskCachedEmbedder(inner, Path(disk_cache) / "embeddings.sqlite")
+        note(f"embedding cache: {cached.path} ({len(cached)} vectors of {cached.model})")
+        inner = cached
+    return CachingEmbedder(inner, name)
 
 
 def output_path(command: str, given: str | None) -> Path:

@@ -65,6 +65,11 @@ class Question:
     answer: str
     evidence: tuple[str, ...]  # valid dia_ids of this conversation, in dataset order
     category: int
+    category_name: str = ""
+    #: LongMemEval: the evidence sessions (``answer_session_ids``), as session numbers
+    evidence_sessions: tuple[int, ...] = ()
+    asked_at: datetime | None = None  # LongMemEval's question_date; LoCoMo has none
+    abstention: bool = False  # LongMemEval ``_abs`` questions: the answer is "not mentioned"
 
 
 @dataclass
@@ -76,6 +81,8 @@ class Conversation:
     session_dates: dict[int, datetime]
     questions: list[Question] = field(default_factory=list)
     dropped_evidence: int = 0  # evidence ids not found in the conversation
+    dataset: str = "locomo"  # or "longmemeval" (one question per haystack)
+    session_ids: dict[int, str] = field(default_factory=dict)  # LongMemEval's session ids
 
     @property
     def turns(self) -> list[Turn]:
@@ -155,7 +162,14 @@ def parse_conversation(sample: dict[str, Any]) -> Conversation:
         conversation.dropped_evidence += dropped
         answer = item.get("answer", item.get("adversarial_answer", ""))
         conversation.questions.append(
-            Question(sample_id, str(item["question"]), str(answer), evidence, category)
+            Question(
+                sample_id,
+                str(item["question"]),
+                str(answer),
+                evidence,
+                category,
+                category_name=CATEGORY_NAMES.get(category, str(category)),
+            )
         )
     return conversation
 
@@ -177,9 +191,18 @@ def load_locomo(path: str | Path, limit_conversations: int | None = None) -> lis
     return conversations
 
 
+def is_scored(conversation: Conversation, question: Question) -> bool:
+    """LoCoMo: categories 1-4; LongMemEval: not an abstention. Both: some evidence turn."""
+    if not question.evidence:
+        return False
+    if conversation.dataset == "longmemeval":
+        return not question.abstention
+    return question.category in SCORED_CATEGORIES
+
+
 def scored_questions(conversation: Conversation, limit: int | None = None) -> list[Question]:
-    """Questions of categories 1-4 with at least one valid evidence id (first ``limit``)."""
-    chosen = [q for q in conversation.questions if q.category in SCORED_CATEGORIES and q.evidence]
+    """The scored questions (:func:`is_scored`) of a conversation (first ``limit``)."""
+    chosen = [q for q in conversation.questions if is_scored(conversation, q)]
     return chosen if limit is None else chosen[:limit]
 
 

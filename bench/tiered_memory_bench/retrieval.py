@@ -1,4 +1,8 @@
-"""``locomo-retrieval``: evidence Recall@k / nDCG@10 of every retrieval system on LoCoMo."""
+"""``retrieval``: evidence Recall@k / nDCG@10 of every retrieval system, LoCoMo or LongMemEval.
+
+On LongMemEval it adds LongMemEval's own session-level metric, ``session_recall_any@k``: whether
+any evidence session is among the first k distinct sessions of the ranked turns.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,33 @@ from .retrievers import RETRIEVERS, RetrieverFactory
 RECALL_KS = (1, 5, 10, 25)
 NDCG_K = 10
 SEARCH_K = max(RECALL_KS)
+SESSION_KS = (5, 10)
+#: LongMemEval: turns searched so that the ranking usually spans >= 10 distinct sessions
+SESSION_SEARCH_K = 100
 
 
-def score(ranked: Sequence[str], evidence: Sequence[str]) -> dict[str, float]:
-    """The metric row of one question."""
+def session_of(dia_id: str) -> int:
+    """The session number of a ``D<session>:<turn>`` id."""
+    return int(dia_id[1:].split(":", 1)[0])
+
+
+def session_recall_any(ranked: Sequence[str], sessions: Sequence[int], k: int) -> float:
+    """1.0 if any of ``sessions`` is among the first ``k`` distinct sessions of ``ranked``."""
+    if k <= 0:
+        raise ValueError("k must be positive")
+    order = list(dict.fromkeys(session_of(d) for d in ranked))[:k]
+    return 1.0 if set(order) & set(sessions) else 0.0
+
+
+def score(
+    ranked: Sequence[str], evidence: Sequence[str], sessions: Sequence[int] = ()
+) -> dict[str, float]:
+    """The metric row of one question (``sessions``: LongMemEval's evidence sessions)."""
     row = {f"recall@{k}": recall_at_k(ranked, evidence, k) for k in RECALL_KS}
     row[f"ndcg@{NDCG_K}"] = ndcg_at_k(ranked, evidence, NDCG_K)
+    if sessions:
+        for k in SESSION_KS:
+            row[f"session_recall_any@{k}"] = session_recall_any(ranked, sessions, k)
     return row
 
 
@@ -52,9 +77,13 @@ def evaluate_system(
             )
             for question in progress(asked, f"{label} {conversation.sample_id}"):
                 t0 = time.perf_counter()
-                ranked = retriever.search(question.question, SEARCH_K)
+                depth = SESSION_SEARCH_K if conversation.dataset == "longmemeval" else SEARCH_K
+                ranked = retriever.search(question.question, depth)
                 latencies.append((time.perf_counter() - t0) * 1000.0)
-                rows.append((question.category, score(ranked, question.evidence)))
+                sessions = (
+                    question.evidence_sessions if conversation.dataset == "longmemeval" else ()
+                )
+                rows.append((question.category, score(ranked, question.evidence, sessions)))
         finally:
             retriever.close()
     result: dict[str, Any] = {k: round(v, 4) for k, v in average_rows([r for _, r in rows]).items()}
@@ -86,11 +115,18 @@ def run_retrieval(
     questions = {c.sample_id: scored_questions(c, limit_questions) for c in conversations}
     total = sum(len(q) for q in questions.values())
     note(
-        f"locomo-retrieval: {len(conversations)} conversations, {total} questions, "
+        f"retrieval: {len(conversations)} conversations, {total} questions, "
         f"embedder {embedder.name}"
     )
     embedder.warm((t.document for c in conversations for t in c.turns), "embedding turns")
-    out: dict[str, Any] = {"dataset": dataset, "questions": total, "systems": {}, "skipped": {}}
+    kind = conversations[0].dataset if conversations else ""
+    out: dict[str, Any] = {
+        "dataset": dataset,
+        "format": kind,
+        "questions": total,
+        "systems": {},
+        "skipped": {},
+    }
     for name, factory in runnable_systems(systems, registry, out["skipped"]):
         note(f"[{name}]")
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
@@ -109,6 +145,11 @@ def run_retrieval(
             f"  {name}: R@1 {row['recall@1']:.3f}  R@5 {row['recall@5']:.3f}  "
             f"R@10 {row['recall@10']:.3f}  R@25 {row['recall@25']:.3f}  "
             f"nDCG@10 {row['ndcg@10']:.3f}  p50 {row['p50_ms']:.1f} ms  p95 {row['p95_ms']:.1f} ms"
+            + "".join(
+                f"  sR_any@{k} {row[f'session_recall_any@{k}']:.3f}"
+                for k in SESSION_KS
+                if f"session_recall_any@{k}" in row
+            )
         )
     return out
 
@@ -131,7 +172,8 @@ def plot_retrieval(result: dict[str, Any], path: Path, title: str = "") -> None:
     ax.set_xticks(range(len(systems)), systems, rotation=15)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("evidence recall")
-    ax.set_title(title or f"LoCoMo evidence retrieval ({result['questions']} questions)")
+    name = "LongMemEval" if result.get("format") == "longmemeval" else "LoCoMo"
+    ax.set_title(title or f"{name} evidence retrieval ({result['questions']} questions)")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
