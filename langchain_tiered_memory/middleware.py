@@ -105,7 +105,10 @@ class TieredMemoryMiddleware(AgentMiddleware):
         user_id: Default user when the run does not name one.
         session_id: Default session when the run has no ``session_id`` / ``thread_id``.
         memory_factory: Build memories yourself: ``memory_factory(user_id, session_id)``.
-        recall_tool: Contribute the recall tool (``tools``).
+        recall_tool: Contribute the recall tool (``tools``). It is offered only to models that
+            can bind tools: for one that cannot (``bind_tools`` not implemented, as LangChain's
+            fake chat models), it is left out of the model request with a logged warning, so
+            the agent runs as it would without the middleware. ``False`` adds no tool.
         recall_tool_name: Its name.
         recall_k: Default number of memories it returns.
 
@@ -145,6 +148,7 @@ class TieredMemoryMiddleware(AgentMiddleware):
         self.default_session_id = session_id
         self._tracked: dict[tuple[str, str], _Tracked] = {}
         self._tracked_lock = threading.Lock()
+        self._tool_support: dict[type, bool] = {}
         self.tools = (
             [create_recall_tool(self.current_memory, name=recall_tool_name, k=recall_k)]
             if recall_tool
@@ -272,12 +276,33 @@ class TieredMemoryMiddleware(AgentMiddleware):
 
     # --- model calls --------------------------------------------------------------------------
 
+    def _offered_tools(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
+        """The request without our recall tool when its model cannot bind tools."""
+        ours = {id(t) for t in self.tools}
+        if not ours or not any(id(t) in ours for t in request.tools):
+            return request
+        model_type = type(request.model)
+        supported = self._tool_support.get(model_type)
+        if supported is None:
+            supported = self._tool_support[model_type] = can_bind_tools(request.model)
+            if not supported:
+                logger.warning(
+                    "%s cannot bind tools (bind_tools is not implemented): the recall tool is "
+                    "not offered to it. Pass TieredMemoryMiddleware(recall_tool=False) to "
+                    "silence this.",
+                    model_type.__name__,
+                )
+        if supported:
+            return request
+        return request.override(tools=[t for t in request.tools if id(t) not in ours])
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
         """Store new messages, show the model the tiered view, give its answer an id."""
+        request = self._offered_tools(request)
         memory = self.current_memory(request.runtime)
         unstored = self._sync(memory, request.messages)
         view = from_core_messages(memory.context_messages())
@@ -289,6 +314,7 @@ class TieredMemoryMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
         """Async :meth:`wrap_model_call` (the core's native async methods)."""
+        request = self._offered_tools(request)
         memory = self.current_memory(request.runtime)
         unstored = await self._async(memory, request.messages)
         view = from_core_messages(await memory.acontext_messages())
@@ -320,6 +346,25 @@ class TieredMemoryMiddleware(AgentMiddleware):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def can_bind_tools(model: Any) -> bool:
+    """Whether ``model.bind_tools`` works: overridden from ``BaseChatModel`` and not raising.
+
+    LangChain's fake chat models inherit the base method, which raises ``NotImplementedError``.
+    """
+    if isinstance(model, BaseChatModel) and type(model).bind_tools is BaseChatModel.bind_tools:
+        return False
+    bind = getattr(model, "bind_tools", None)
+    if not callable(bind):
+        return False
+    try:
+        bind([])
+    except NotImplementedError:
+        return False
+    except Exception:  # any other failure is the model's to report, with or without us
+        return True
+    return True
 
 
 def _lookup(source: Any, key: str) -> str | None:

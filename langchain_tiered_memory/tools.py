@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tiered_memory import InvalidMessageError, TieredMemory, TieredMemoryError, format_recall_hits
 from tiered_memory.recall import RECALL_ARGUMENTS, RECALL_DESCRIPTION
@@ -16,10 +16,38 @@ from tiered_memory.recall import parse_when as parse_iso_when
 
 from .history import TieredChatMessageHistory
 
+if TYPE_CHECKING:
+    from .middleware import TieredMemoryMiddleware
+
 __all__ = ["RECALL_DESCRIPTION", "RecallInput", "RecallMemoryTool", "create_recall_tool"]
 
 
-MemorySource = TieredMemory | TieredChatMessageHistory | Callable[[], TieredMemory]
+MemorySource: TypeAlias = (
+    "TieredMemory | TieredChatMessageHistory | TieredMemoryMiddleware | Callable[[], TieredMemory]"
+)
+
+_SOURCE_HELP = (
+    "pass a TieredMemory, a TieredChatMessageHistory, a TieredMemoryMiddleware (the tool then "
+    "searches the memory of the agent run that calls it) or a zero-argument callable returning "
+    "a TieredMemory"
+)
+
+
+def memory_source(source: Any) -> TieredMemory | TieredChatMessageHistory | Callable[[], Any]:
+    """Check what a recall tool reads from at creation, so a wrong one fails here, not in a run.
+
+    A middleware becomes its ``current_memory`` resolver.
+
+    Raises:
+        TypeError: ``source`` is none of the accepted kinds (the message lists them).
+    """
+    from .middleware import TieredMemoryMiddleware
+
+    if isinstance(source, TieredMemoryMiddleware):
+        return source.current_memory
+    if isinstance(source, (TieredMemory, TieredChatMessageHistory)) or callable(source):
+        return source
+    raise TypeError(f"the recall tool cannot read from {type(source).__name__}: {_SOURCE_HELP}")
 
 
 class RecallInput(BaseModel):
@@ -60,9 +88,18 @@ class RecallMemoryTool(BaseTool):
     args_schema: type[BaseModel] = RecallInput
     handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
     memory: Any = Field(exclude=True)
-    """``TieredMemory``, ``TieredChatMessageHistory`` or ``Callable[[], TieredMemory]``."""
+    """``TieredMemory``, ``TieredChatMessageHistory`` or ``Callable[[], TieredMemory]`` (a
+    ``TieredMemoryMiddleware`` is turned into its ``current_memory`` resolver)."""
     k: int = 5
     """Default number of memories when the model does not ask for a number."""
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _check_memory(cls, value: Any) -> Any:
+        try:
+            return memory_source(value)
+        except TypeError as exc:  # pydantic reports ValueError / AssertionError only
+            raise ValueError(str(exc)) from exc
 
     def resolve_memory(self) -> TieredMemory:
         """The core memory this call searches."""
@@ -72,10 +109,13 @@ class RecallMemoryTool(BaseTool):
         if isinstance(source, TieredMemory):
             return source
         if callable(source):
-            return source()
-        raise TypeError(
-            "memory must be a TieredMemory, a TieredChatMessageHistory or a callable returning one"
-        )
+            memory = source()
+            if isinstance(memory, TieredMemory):
+                return memory
+            raise ToolException(
+                f"the recall tool's resolver returned {type(memory).__name__}, not a TieredMemory"
+            )
+        raise TypeError(_SOURCE_HELP)
 
     def _arguments(
         self, k: int | None, since: str | None, until: str | None
@@ -129,15 +169,22 @@ def create_recall_tool(
     what is still in the current window, and returns ``tiered_memory.format_recall_hits`` text.
 
     Args:
-        history_or_memory: ``TieredChatMessageHistory``, ``TieredMemory``, or a zero-argument
-            callable returning the ``TieredMemory`` to search at call time.
+        history_or_memory: ``TieredChatMessageHistory``, ``TieredMemory``, a
+            ``TieredMemoryMiddleware`` (searches the memory of the agent run calling the tool; the
+            middleware already offers one named ``recall_memory`` unless ``recall_tool=False``),
+            or a zero-argument callable returning the ``TieredMemory`` to search at call time.
         name: Tool name shown to the model.
         k: Default number of memories returned.
         description: What the model is told about when to call the tool.
 
     Returns:
         A ``BaseTool`` with arguments ``query``, ``k``, ``since`` and ``until``; sync and async.
+
+    Raises:
+        TypeError: ``history_or_memory`` is none of the above (checked now, not at call time).
+        ValueError: ``k`` is below 1.
     """
-    if k < 1:
-        raise ValueError("k must be >= 1")
-    return RecallMemoryTool(name=name, description=description, memory=history_or_memory, k=k)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    source = memory_source(history_or_memory)
+    return RecallMemoryTool(name=name, description=description, memory=source, k=k)

@@ -99,7 +99,7 @@ def hit_from_metadata(text: str, metadata: Mapping[str, Any], score: float) -> R
         created = created.replace(tzinfo=timezone.utc)
     return RecallHit(
         text=text,
-        score=score,
+        score=float(score),  # a plain float, never a numpy scalar from the ranking
         role=str(meta.get("role", "")),
         session_id=str(meta.get("session_id", "")),
         created_at=created,
