@@ -61,6 +61,7 @@ def make_memory(tmp_path: Path, tm_backend: dict) -> Callable[..., TieredMemory]
         config_fields = {
             "retry_backoff": 0.0,
             "summarizer_retries": 0,
+            "compaction": "inline",  # deterministic: tests of background mode ask for it
             **tm_backend,
             **config_fields,
         }

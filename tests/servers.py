@@ -95,10 +95,10 @@ def backend_overrides() -> dict[str, Any]:
 
 
 def _tm_backend() -> Iterator[dict[str, Any]]:
-    from tiered_memory import resources as _registry
+    from tiered_memory.resources import reset_default_resources
 
     yield backend_overrides()
-    _registry.reset()  # dispose this test's engines and clients (connections stay bounded)
+    reset_default_resources()  # close this test's engines, clients and worker (bounded)
 
 
 try:

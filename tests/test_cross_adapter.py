@@ -11,7 +11,7 @@ from langchain_tiered_memory import TieredChatMessageHistory
 from llamaindex_tiered_memory import TieredChatMemory
 from tiered_memory import HashEmbedder, MemoryConfig
 
-CONFIG = MemoryConfig(window_tokens=400, summary_tokens=120)
+CONFIG = MemoryConfig(compaction="inline", window_tokens=400, summary_tokens=120)
 
 
 def test_langchain_session_reads_through_llamaindex(tmp_path: Path) -> None:

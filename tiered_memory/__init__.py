@@ -8,13 +8,14 @@ from .config import MemoryConfig
 from .embeddings import Embedder, HashEmbedder, as_embedder, default_embedder
 from .errors import (
     ConfigError,
+    CredentialMaskingFilter,
     EmbedderError,
     InvalidMessageError,
     StoreError,
     SummarizerError,
     TieredMemoryError,
 )
-from .memory import MemoryStats, TieredMemory
+from .memory import MemoryStats, RecallFilters, TieredMemory
 from .messages import Message, ToolCall
 from .recall import (
     ChromaLongTermStore,
@@ -23,6 +24,7 @@ from .recall import (
     RecallHit,
     format_recall_hits,
 )
+from .resources import Resources, default_resources
 from .store import SessionStore, SqlSessionStore
 from .summary import (
     SUMMARY_PREFIX,
@@ -34,6 +36,8 @@ from .summary import (
 )
 from .tokens import TokenCounter, token_counter
 
+for _name in ("tiered_memory", "tiered_memory.tokens"):
+    logging.getLogger(_name).addFilter(CredentialMaskingFilter())
 logging.getLogger("tiered_memory").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
@@ -52,7 +56,9 @@ __all__ = [
     "MemoryStats",
     "Message",
     "RankingWeights",
+    "RecallFilters",
     "RecallHit",
+    "Resources",
     "SessionStore",
     "SqlSessionStore",
     "StoreError",
@@ -67,6 +73,7 @@ __all__ = [
     "as_embedder",
     "build_summary_prompt",
     "default_embedder",
+    "default_resources",
     "format_recall_hits",
     "render_transcript",
     "token_counter",

@@ -40,6 +40,11 @@ class MemoryConfig:
         compaction: ``"background"`` (default): ``add()`` stores, plans the eviction and returns;
             the summarizer runs on the process's background worker. ``"inline"``: the ``add()``
             that overflows the window waits for the summarizer (scripts, tests, benchmarks).
+        store_timeout: the most seconds one database or Chroma server call may wait (connect,
+            lock, statement) before it fails with a ``StoreError`` instead of hanging.
+        summary_lag_warning: log a warning when the summary has been behind (messages pending)
+            for longer than this many seconds.
+        close_timeout: how long ``close()`` waits for this session's background work.
         index_batch: Tier-3 writes are batched: messages are embedded and stored once this many
             wait (and always before a recall, on ``flush()`` and ``close()``), which keeps the
             vector store off the per-message path. Waiting messages are safe in the log.
@@ -64,6 +69,9 @@ class MemoryConfig:
     index_long_term: bool = True
     index_batch: int = 16
     compaction: CompactionMode = "background"
+    store_timeout: float = 30.0
+    summary_lag_warning: float = 300.0
+    close_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -82,6 +90,8 @@ class MemoryConfig:
             self.summarizer_retries >= 0, "summarizer_retries", self.summarizer_retries, ">= 0"
         )
         _require(self.retry_backoff >= 0, "retry_backoff", self.retry_backoff, ">= 0")
+        for name in ("store_timeout", "summary_lag_warning", "close_timeout"):
+            _require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
         _require(1 <= self.recall_k <= 1000, "recall_k", self.recall_k, "an int in [1, 1000]")
         _require(
             1 <= self.chroma_port <= 65535, "chroma_port", self.chroma_port, "a port in [1, 65535]"
@@ -156,8 +166,29 @@ _INT_FIELDS = (
     "window_tokens", "summary_tokens", "summarizer_batch_tokens", "summarizer_retries",
     "recall_k", "chroma_port",
 )  # fmt: skip
-_NUMBER_FIELDS = ("evict_to", "summarizer_timeout", "retry_backoff")
+_NUMBER_FIELDS = (
+    "evict_to", "summarizer_timeout", "retry_backoff", "store_timeout", "summary_lag_warning",
+    "close_timeout",
+)  # fmt: skip
 _COLLECTION_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+_dataclass_init = MemoryConfig.__init__
+
+
+def _checked_init(self: MemoryConfig, *args: Any, **kwargs: Any) -> None:
+    unknown = sorted(set(kwargs) - {f.name for f in fields(MemoryConfig)})
+    if unknown:
+        raise ConfigError(
+            f"unknown MemoryConfig field(s): {unknown}; the fields are "
+            f"{', '.join(f.name for f in fields(MemoryConfig))}"
+        )
+    if len(args) > len(fields(MemoryConfig)):
+        raise ConfigError("MemoryConfig takes its fields by name")
+    _dataclass_init(self, *args, **kwargs)
+
+
+MemoryConfig.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def _require(ok: bool, name: str, value: object, allowed: str) -> None:

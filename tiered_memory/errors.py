@@ -1,10 +1,34 @@
-"""One exception hierarchy for the whole library."""
+"""One exception hierarchy for the whole library, and the credential masking of its messages."""
 
 from __future__ import annotations
 
+import logging
+import re
+
+# scheme://user:password@host -> scheme://user:***@host; also key=value credentials in DSNs.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s/@]+(?=@)")
+_DSN_PASSWORD = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|api[_-]?key|token|secret)\s*=\s*)(?P<q>['\"]?)[^\s'\"&;]+",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+
+
+def mask_credentials(text: object) -> str:
+    """``text`` with passwords in URLs and DSNs, and bearer tokens, replaced by ``***``."""
+    masked = _URL_PASSWORD.sub(r"\g<head>***", str(text))
+    masked = _DSN_PASSWORD.sub(r"\g<head>\g<q>***", masked)
+    return _BEARER.sub(r"\g<head>***", masked)
+
 
 class TieredMemoryError(Exception):
-    """Base class of every error raised by tiered-memory."""
+    """Base class of every error raised by tiered-memory (messages never carry credentials)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_credentials(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return mask_credentials(super().__str__())
 
 
 class InvalidMessageError(TieredMemoryError, ValueError):
@@ -25,3 +49,16 @@ class SummarizerError(TieredMemoryError):
 
 class EmbedderError(TieredMemoryError):
     """The embedder failed or returned vectors of the wrong shape."""
+
+
+class CredentialMaskingFilter(logging.Filter):
+    """Masks credentials in every record of the ``tiered_memory`` loggers (exceptions included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = mask_credentials(record.msg)
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = mask_credentials(logging.Formatter().formatException(record.exc_info))
+        return True

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, cast
 
 from .errors import InvalidMessageError
 
@@ -64,6 +64,13 @@ class ToolCall:
             if not value:
                 raise InvalidMessageError(f"{what} must not be empty")
         _check_text(self.arguments, "tool call arguments")
+        if self.arguments.strip():
+            try:
+                json.loads(self.arguments)
+            except (ValueError, RecursionError) as exc:
+                raise InvalidMessageError(
+                    f"tool call {self.id!r}: arguments must be JSON text ({exc})"
+                ) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,8 +93,8 @@ class ToolCall:
         if not isinstance(arguments, str):
             try:
                 arguments = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
-            except (TypeError, ValueError) as exc:
-                raise InvalidMessageError(f"tool call arguments must be JSON: {exc}") from exc
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise InvalidMessageError(f"tool call arguments must be JSON: {exc}") from None
         call_id = data.get("id")
         if not isinstance(call_id, str) or not call_id:
             raise InvalidMessageError("tool call needs a non-empty string 'id'")
@@ -155,8 +162,8 @@ class Message:
             object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
         try:
             json.dumps(dict(self.metadata))
-        except (TypeError, ValueError) as exc:
-            raise InvalidMessageError(f"metadata must be JSON-serializable: {exc}") from exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidMessageError(f"metadata must be JSON-serializable: {exc}") from None
 
     @classmethod
     def trusted(cls, **values: Any) -> Message:
@@ -256,3 +263,14 @@ def coerce_message(item: MessageLike) -> Message:
     if isinstance(item, Message):
         return item
     return Message.from_dict(item)
+
+
+class MessageFields(TypedDict, total=False):
+    """The optional fields of :meth:`TieredMemory.add` (see :class:`Message`)."""
+
+    name: str | None
+    tool_calls: Sequence[ToolCall | Mapping[str, Any]]
+    tool_call_id: str | None
+    id: str | None
+    created_at: datetime | None
+    metadata: Mapping[str, Any] | None

@@ -6,9 +6,15 @@ all speak these types, so neither imports the other.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .messages import Message
+
+if TYPE_CHECKING:
+    from .tokens import TokenCounter
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class SessionState:
     window: tuple[StoredMessage, ...] = ()
     pending: tuple[StoredMessage, ...] = ()
     messages_count: int = 0
+    behind_since: float | None = None  # epoch seconds of the first eviction the summary lacks
 
     @property
     def window_tokens(self) -> int:
@@ -68,4 +75,82 @@ class AppendResult:
     evicted: EvictionPlan = field(default_factory=lambda: EvictionPlan(0, 0))
 
 
-__all__ = ["AppendResult", "EvictionPlan", "SessionState", "StoredMessage"]
+@dataclass(frozen=True)
+class StoredDocument:
+    """One Tier-3 document as the session store keeps it (the text the vector store holds)."""
+
+    session_id: str
+    message_id: str
+    seq: int
+    role: str
+    created_at: str  # ISO 8601
+    text: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Tier3Changes:
+    """Tier-3 writes after a change id: ``reset`` means the user was erased and rebuilt."""
+
+    latest: int
+    added: tuple[tuple[str, str], ...] = ()
+    removed: tuple[tuple[str, str], ...] = ()
+    reset: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Token accounting of one session (all figures in tokens unless named otherwise).
+
+    ``history_tokens`` (every message of the session) and ``context_tokens`` (what the memory
+    sends) count the same way, per-message overhead included and the reply priming of a prompt
+    left out, so ``tokens_saved`` is exactly their difference. ``summarizer_input_tokens`` counts what the summarizer was given (previous
+    summary and messages), not the fixed instructions around them.
+    """
+
+    window_tokens: int
+    summary_tokens: int
+    pending_tokens: int
+    history_tokens: int
+    context_tokens: int
+    tokens_saved: int
+    messages: int
+    summarizer_calls: int
+    summarizer_failures: int
+    summarizer_input_tokens: int
+    pending_messages: int = 0
+    behind_seconds: float = 0.0  # how long the summary has lacked the oldest pending message
+
+
+def memory_stats(
+    state: SessionState, counter: TokenCounter, view: Sequence[Message]
+) -> MemoryStats:
+    context_tokens = counter.count_messages(view) - counter.count_messages([])
+    history_tokens = state.history_tokens
+    behind = time.time() - state.behind_since if state.pending and state.behind_since else 0.0
+    return MemoryStats(
+        window_tokens=state.window_tokens,
+        summary_tokens=state.summary_tokens,
+        pending_tokens=state.pending_tokens,
+        history_tokens=history_tokens,
+        context_tokens=context_tokens,
+        tokens_saved=max(0, history_tokens - context_tokens),
+        messages=state.messages_count,
+        summarizer_calls=state.summarizer_calls,
+        summarizer_failures=state.summarizer_failures,
+        summarizer_input_tokens=state.summarizer_input_tokens,
+        pending_messages=len(state.pending),
+        behind_seconds=max(0.0, behind),
+    )
+
+
+__all__ = [
+    "AppendResult",
+    "EvictionPlan",
+    "MemoryStats",
+    "SessionState",
+    "StoredDocument",
+    "StoredMessage",
+    "Tier3Changes",
+    "memory_stats",
+]

@@ -24,7 +24,11 @@ from tiered_memory import (
 @pytest.fixture
 def small_config() -> MemoryConfig:
     return MemoryConfig(
-        window_tokens=120, summary_tokens=80, retry_backoff=0.0, summarizer_retries=0
+        window_tokens=120,
+        summary_tokens=80,
+        retry_backoff=0.0,
+        summarizer_retries=0,
+        compaction="inline",
     )
 
 

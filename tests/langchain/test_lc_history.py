@@ -154,7 +154,7 @@ def test_chat_model_as_summarizer_is_wrapped(tmp_path: Any) -> None:
         session_id="s1",
         user_id="kha",
         path=tmp_path,
-        config=MemoryConfig(window_tokens=60, summary_tokens=40),
+        config=MemoryConfig(compaction="inline", window_tokens=60, summary_tokens=40),
         summarizer=model,
         embeddings=HashEmbedder(),
     )
@@ -248,7 +248,7 @@ def test_new_input_survives_a_summary_landing_mid_turn(tmp_path: Any) -> None:
     summarizer = Flaky()
     factory = history_factory(
         path=tmp_path,
-        config=MemoryConfig(window_tokens=80, summary_tokens=20, retry_backoff=0.0),
+        config=MemoryConfig(compaction="inline", window_tokens=80, summary_tokens=20, retry_backoff=0.0),
         summarizer=summarizer,
         embeddings=HashEmbedder(),
     )
@@ -306,7 +306,7 @@ async def test_async_streaming_stores_the_whole_answer_once(memory_kwargs: dict[
 def test_fifty_turns_stay_within_budget_and_summary_keeps_the_name(
     tmp_path: Any, keyed: bool
 ) -> None:
-    config = MemoryConfig(window_tokens=200, summary_tokens=100, retry_backoff=0.0)
+    config = MemoryConfig(compaction="inline", window_tokens=200, summary_tokens=100, retry_backoff=0.0)
     counter = token_counter(config.model)
     model = ScriptedChatModel(responder=lambda m: f"Here is a short note about turn {len(m)}.")
     kwargs = {

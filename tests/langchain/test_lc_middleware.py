@@ -313,7 +313,7 @@ def test_tool_pairs_are_never_split_whatever_the_window_cuts(
     with tempfile.TemporaryDirectory() as directory:
         middleware = TieredMemoryMiddleware(
             path=Path(directory),
-            config=MemoryConfig(window_tokens=window, summary_tokens=40),
+            config=MemoryConfig(compaction="inline", window_tokens=window, summary_tokens=40),
             summarizer=ExtractiveSummarizer(),
             embeddings=HashEmbedder(),
             recall_tool=False,

@@ -25,7 +25,7 @@ def _standard_memory() -> TieredMemory:
         session_id="old",
         user_id="kha",
         path=_STANDARD_DIR,
-        config=MemoryConfig(window_tokens=64, summary_tokens=64),
+        config=MemoryConfig(compaction="inline", window_tokens=64, summary_tokens=64),
         embedder=HashEmbedder(),
     )
     if not memory.history():
@@ -74,7 +74,7 @@ def _semantic_embedder() -> Any:
 @pytest.fixture
 def histories(tmp_path: Any) -> Callable[[str, str], TieredChatMessageHistory]:
     embedder = _semantic_embedder()
-    config = MemoryConfig(window_tokens=64, summary_tokens=64)
+    config = MemoryConfig(compaction="inline", window_tokens=64, summary_tokens=64)
 
     def make(user_id: str, session_id: str) -> TieredChatMessageHistory:
         return TieredChatMessageHistory(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigError, StoreError
 from .records import LongTermRecord, StoredHit, record_metadata
+
+T = TypeVar("T")
 
 
 class LongTermStore(Protocol):
@@ -38,8 +40,10 @@ class LongTermStore(Protocol):
     def count(self, user_id: str) -> int: ...
 
     def records(self, user_id: str) -> list[StoredHit]:
-        """Every record of ``user_id`` (distance 0), to rebuild the lexical index."""
+        """Every record of ``user_id`` (distance 0)."""
         ...
+
+    def close(self) -> None: ...
 
 
 class ChromaLongTermStore:
@@ -55,32 +59,46 @@ class ChromaLongTermStore:
         headers: Mapping[str, str] | None = None,
         client: Any | None = None,
         collection_prefix: str = "tiered_memory",
+        timeout: float = 30.0,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        where = f"{host}:{port}" if host else str(path)
         try:
             if client is not None:
                 self.client = client
             elif host:
-                self.client = chromadb.HttpClient(
-                    host=host, port=port, ssl=ssl, headers=dict(headers or {}), settings=settings
+                self.client = _bounded(
+                    lambda: chromadb.HttpClient(
+                        host=host,
+                        port=port,
+                        ssl=ssl,
+                        headers=dict(headers or {}),
+                        settings=settings,
+                    ),
+                    timeout,
+                    f"connecting to the Chroma server at {where} (is it up and answering?)",
                 )
+                _set_http_timeout(self.client, timeout)
             elif path is not None:
                 directory = Path(path) / "chroma"
                 directory.mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=str(directory), settings=settings)
             else:
                 raise ConfigError("ChromaLongTermStore needs a path, a host or a client")
-        except ConfigError:
+        except (ConfigError, StoreError):
             raise
         except Exception as exc:
-            where = f"{host}:{port}" if host else str(path)
             raise StoreError(f"cannot open ChromaDB at {where}: {exc}") from exc
+        self.where = where
         self.prefix = collection_prefix
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ChromaLongTermStore({self.where!r})"
 
     def collection_name(self, user_id: str) -> str:
         digest = hashlib.sha256(user_id.encode()).hexdigest()[:32]
@@ -98,20 +116,35 @@ class ChromaLongTermStore:
                 self._collections[user_id] = collection
             return collection
 
+    def _op(self, user_id: str, what: str, operation: Callable[[Any], T]) -> T:
+        """Run ``operation`` on the user's collection; a handle made stale by another process
+        (which deleted and re-created the collection) is dropped and the call retried once."""
+        for attempt in (1, 2):
+            try:
+                return operation(self._collection(user_id))
+            except Exception as exc:
+                if attempt == 1 and _is_missing(exc):
+                    with self._lock:
+                        self._collections.pop(user_id, None)
+                    continue
+                raise StoreError(f"ChromaDB {what} failed at {self.where}: {exc}") from exc
+        raise AssertionError("unreachable")
+
     def upsert(self, user_id: str, records: Sequence[LongTermRecord]) -> None:
         if not records:
             return
         if any(r.user_id != user_id for r in records):
             raise StoreError("refusing to store a record under another user's collection")
-        try:
-            self._collection(user_id).upsert(
+        self._op(
+            user_id,
+            "upsert",
+            lambda c: c.upsert(
                 ids=[r.key for r in records],
                 embeddings=[list(r.embedding) for r in records],
                 documents=[r.text for r in records],
                 metadatas=[record_metadata(r) for r in records],
-            )
-        except Exception as exc:
-            raise StoreError(f"ChromaDB upsert failed: {exc}") from exc
+            ),
+        )
 
     def nearest(
         self,
@@ -126,15 +159,16 @@ class ChromaLongTermStore:
         condition: Mapping[str, Any] | None = None
         if filters:
             condition = filters[0] if len(filters) == 1 else {"$and": list(filters)}
-        try:
-            result = self._collection(user_id).query(
+        result = self._op(
+            user_id,
+            "query",
+            lambda c: c.query(
                 query_embeddings=[list(embedding)],
                 n_results=max(1, n_results),
                 where=condition,
                 include=["distances"],
-            )
-        except Exception as exc:
-            raise StoreError(f"ChromaDB query failed: {exc}") from exc
+            ),
+        )
         ids = result["ids"][0] if result["ids"] else []
         distances = result["distances"][0] if result["distances"] else []
         return [(key, float(d)) for key, d in zip(ids, distances, strict=True)]
@@ -143,27 +177,14 @@ class ChromaLongTermStore:
         """The records with these keys (only those that belong to ``user_id``)."""
         if not keys:
             return []
-        try:
-            batch = self._collection(user_id).get(
-                ids=list(keys), include=["documents", "metadatas"]
-            )
-        except Exception as exc:
-            raise StoreError(f"ChromaDB get failed: {exc}") from exc
-        return [
-            StoredHit(key, text or "", meta or {}, 0.0)
-            for key, text, meta in zip(
-                batch["ids"], batch["documents"] or [], batch["metadatas"] or [], strict=False
-            )
-            if (meta or {}).get("user_id") == user_id  # defence in depth
-        ]
+        batch = self._op(
+            user_id, "get", lambda c: c.get(ids=list(keys), include=["documents", "metadatas"])
+        )
+        return _owned(user_id, batch)
 
     def delete(self, user_id: str, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        try:
-            self._collection(user_id).delete(ids=list(keys))
-        except Exception as exc:
-            raise StoreError(f"ChromaDB delete failed: {exc}") from exc
+        if keys:
+            self._op(user_id, "delete", lambda c: c.delete(ids=list(keys)))
 
     def delete_user(self, user_id: str) -> None:
         with self._lock:
@@ -175,31 +196,72 @@ class ChromaLongTermStore:
                 raise StoreError(f"ChromaDB delete_collection failed: {exc}") from exc
 
     def count(self, user_id: str) -> int:
-        try:
-            return int(self._collection(user_id).count())
-        except Exception as exc:
-            raise StoreError(f"ChromaDB count failed: {exc}") from exc
+        return int(self._op(user_id, "count", lambda c: c.count()))
 
     def records(self, user_id: str) -> list[StoredHit]:
         out: list[StoredHit] = []
-        page = 5000
+        page, offset = 5000, 0
+        while True:
+            batch = self._op(
+                user_id,
+                "get",
+                lambda c, at=offset: c.get(  # type: ignore[misc]
+                    include=["documents", "metadatas"], limit=page, offset=at
+                ),
+            )
+            out += _owned(user_id, batch)
+            if len(batch["ids"]) < page:
+                return out
+            offset += page
+
+    def close(self) -> None:
+        with self._lock:
+            self._collections.clear()
+
+
+def _owned(user_id: str, batch: Mapping[str, Any]) -> list[StoredHit]:
+    return [
+        StoredHit(key, text or "", meta or {}, 0.0)
+        for key, text, meta in zip(
+            batch["ids"], batch["documents"] or [], batch["metadatas"] or [], strict=False
+        )
+        if (meta or {}).get("user_id") == user_id  # defence in depth
+    ]
+
+
+def _is_missing(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "does not exist" in text or "not found" in text
+
+
+def _bounded(make: Callable[[], T], timeout: float, what: str) -> T:
+    """``make()`` within ``timeout`` seconds, else StoreError (the thread is left to finish)."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
         try:
-            collection = self._collection(user_id)
-            offset = 0
-            while True:
-                batch = collection.get(
-                    include=["documents", "metadatas"], limit=page, offset=offset
-                )
-                for key, text, meta in zip(
-                    batch["ids"], batch["documents"] or [], batch["metadatas"] or [], strict=False
-                ):
-                    if (meta or {}).get("user_id") == user_id:
-                        out.append(StoredHit(key, text or "", meta or {}, 0.0))
-                if len(batch["ids"]) < page:
-                    return out
-                offset += page
-        except Exception as exc:
-            raise StoreError(f"ChromaDB get failed: {exc}") from exc
+            box["value"] = make()
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True, name="tm-chroma-connect").start()
+    if not done.wait(timeout):
+        raise StoreError(f"timed out after {timeout}s {what}")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _set_http_timeout(client: Any, timeout: float) -> None:
+    """Chroma's HTTP client waits forever by default; bound every request by ``timeout``."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout)
 
 
 __all__ = ["ChromaLongTermStore", "LongTermStore"]

@@ -1,9 +1,8 @@
-"""BM25 over one user's Tier-3 documents, in memory, kept in step with the vector store.
+"""BM25 over one user's Tier-3 documents, in memory.
 
-The vector store is the source of truth: the index is built from it on first use in a process,
-updated by this process's own writes, and rebuilt when the store's count shows that another
-process changed it. It also knows each document's session and position, so recall can look at
-the turns around a hit.
+Pure data structure: ``recall.index.LexicalCache`` builds it from the session store's documents
+and keeps it current through the store's change log. It also knows each document's session and
+position, so recall can look at the turns around a hit.
 """
 
 from __future__ import annotations
@@ -12,17 +11,11 @@ import bisect
 import math
 import re
 import threading
-import time
-import weakref
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .chroma import LongTermStore
 
 _STOPWORD_TEXT = """
 a an the and or but if of to in on at for with from by about as is are was were be been being
@@ -216,78 +209,4 @@ class LexicalIndex:
         return before, after
 
 
-class LexicalIndexes:
-    """The per-user lexical indexes over one long-term store (an LRU of ``max_users``).
-
-    An index is rebuilt from the store when the store's count differs from it, which is how a
-    process notices what other processes wrote.
-    """
-
-    def __init__(
-        self, store: LongTermStore, max_users: int = 256, recheck_seconds: float = 1.0
-    ) -> None:
-        self.store = store
-        self.max_users = max_users
-        self.recheck_seconds = recheck_seconds
-        self._checked: dict[str, float] = {}
-        self._indexes: OrderedDict[str, LexicalIndex] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def fresh(self, user_id: str) -> LexicalIndex:
-        """The user's index, rebuilt if the store's count shows writes by another process.
-
-        The count is asked at most every ``recheck_seconds`` per user (it costs milliseconds at
-        100k records); this process's own writes are applied to the index as they happen.
-        """
-        now = time.monotonic()
-        with self._lock:
-            index = self._indexes.get(user_id)
-            if index is not None:
-                self._indexes.move_to_end(user_id)
-                if now - self._checked.get(user_id, 0.0) < self.recheck_seconds:
-                    return index
-        count = self.store.count(user_id)
-        if index is not None and len(index) == count:
-            with self._lock:
-                self._checked[user_id] = now
-            return index
-        index = LexicalIndex()
-        index.add(IndexedDoc(h.record_key, h.text, h.metadata) for h in self.store.records(user_id))
-        with self._lock:
-            self._indexes[user_id] = index
-            self._checked[user_id] = now
-            while len(self._indexes) > self.max_users:
-                dropped, _ = self._indexes.popitem(last=False)
-                self._checked.pop(dropped, None)
-        return index
-
-    def added(self, user_id: str, docs: Sequence[IndexedDoc]) -> None:
-        with self._lock:
-            index = self._indexes.get(user_id)
-        if index is not None:
-            index.add(docs)
-
-    def removed(self, user_id: str, keys: Sequence[str]) -> None:
-        with self._lock:
-            index = self._indexes.get(user_id)
-        if index is not None:
-            index.remove(keys)
-
-    def drop(self, user_id: str) -> None:
-        with self._lock:
-            self._indexes.pop(user_id, None)
-            self._checked.pop(user_id, None)
-
-
-_lexical_registry: weakref.WeakKeyDictionary[Any, LexicalIndexes] = weakref.WeakKeyDictionary()
-_lexical_registry_lock = threading.Lock()
-
-
-def lexical_indexes(store: LongTermStore) -> LexicalIndexes:
-    """The lexical indexes shared by every memory using ``store`` in this process."""
-    with _lexical_registry_lock:
-        indexes = _lexical_registry.get(store)
-        if indexes is None:
-            indexes = LexicalIndexes(store)
-            _lexical_registry[store] = indexes
-        return indexes
+__all__ = ["STOPWORDS", "IndexedDoc", "LexicalIndex", "stem", "terms"]

@@ -6,12 +6,15 @@ the same words.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from datetime import time as clock_time
 
 from ..errors import InvalidMessageError
 from .records import RecallHit
+
+RECALL_TOOL_NAME = "recall_memory"
 
 RECALL_DESCRIPTION = (
     "Search the user's long-term memory of earlier conversations. Call it ONLY when the user "
@@ -73,17 +76,27 @@ def format_recall_hits(hits: Sequence[RecallHit]) -> str:
         return "No relevant memories found in earlier conversations."
     lines = [RECALL_HEADER]
     for number, hit in enumerate(hits, start=1):
-        speaker = f"{hit.role} ({hit.name})" if hit.name else hit.role
+        speaker = f"{hit.role} ({_inline(hit.name)})" if hit.name else hit.role
         when = hit.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(f"[{number}] date: {when} | session: {hit.session_id} | role: {speaker}")
+        lines.append(
+            f"[{number}] date: {when} | session: {_inline(hit.session_id)} | role: {speaker}"
+        )
         lines.extend(f"    > {line}" for line in hit.text.splitlines() or [""])
     return "\n".join(lines)
+
+
+def _inline(value: str) -> str:
+    """A header field as one line: quoted, escapes visible, if it could break the layout."""
+    if value.isprintable() and not any(c in value for c in "|[]>"):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 __all__ = [
     "RECALL_ARGUMENTS",
     "RECALL_DESCRIPTION",
     "RECALL_HEADER",
+    "RECALL_TOOL_NAME",
     "format_recall_hits",
     "parse_when",
 ]

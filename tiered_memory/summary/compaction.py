@@ -1,7 +1,7 @@
 """Tier 2 decisions, pure: what the next summarizer call is, and how its answer is applied.
 
-``TieredMemory`` runs the loop ``plan_step -> summarizer -> apply_step -> commit`` with a sync or an
-async summarizer call; everything else is shared here.
+``plan_step`` and ``apply_step`` are pure; :class:`~tiered_memory.summary.compactor.Compactor`
+runs the one loop ``plan_step -> summarizer -> apply_step -> commit`` around them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import MemoryConfig
+from ..errors import SummarizerError
 from ..messages import Message
 from ..state import SessionState
 from ..tokens import TokenCounter
@@ -68,17 +69,47 @@ class AppliedSummary:
     truncated: bool
 
 
-def apply_step(
-    step: CompactionStep, answer: str, config: MemoryConfig, counter: TokenCounter
-) -> AppliedSummary:
-    """Normalize the summarizer's answer.
+#: An extend answer may overshoot the budget (the next step condenses it), but never by more.
+MAX_OVERSHOOT = 4
 
-    An extend step may leave the summary over budget (the next step condenses it); a condense step
-    that still does not fit is cut to the budget, so the summary can never grow without bound.
+
+def validate_answer(answer: object, step: CompactionStep) -> str:
+    """The summarizer's answer as text, or SummarizerError: it never becomes state unchecked."""
+    if not isinstance(answer, str):
+        raise SummarizerError(
+            f"summarizer returned {type(answer).__name__}, not text; the messages stay pending"
+        )
+    text = answer.strip()
+    if not text and (step.request.messages or step.request.previous_summary):
+        raise SummarizerError("summarizer returned an empty summary; the messages stay pending")
+    return text
+
+
+def apply_step(
+    step: CompactionStep, answer: object, config: MemoryConfig, counter: TokenCounter
+) -> AppliedSummary:
+    """Validate and normalize the summarizer's answer.
+
+    An extend step may leave the summary over budget (the next step condenses it), at most
+    ``MAX_OVERSHOOT`` times the budget; a condense step that still does not fit is cut to the
+    budget, so the summary can never grow without bound whatever the model returns.
     """
-    text = (answer or "").strip()
+    text = validate_answer(answer, step)
+    limit = config.summary_tokens * (1 if step.request.is_condense else MAX_OVERSHOOT)
+    if len(text) > limit * 16:  # cheap pre-cut: no token is longer than 16 characters here
+        text = text[: limit * 16]
     tokens = counter.count_text(text)
-    if step.request.is_condense and tokens > config.summary_tokens:
-        text = counter.truncate(text, config.summary_tokens).rstrip()
+    if tokens > limit:
+        text = counter.truncate(text, limit).rstrip()
         return AppliedSummary(text, counter.count_text(text), True)
     return AppliedSummary(text, tokens, False)
+
+
+__all__ = [
+    "MAX_OVERSHOOT",
+    "AppliedSummary",
+    "CompactionStep",
+    "apply_step",
+    "plan_step",
+    "validate_answer",
+]

@@ -1,0 +1,242 @@
+"""The SQL schema of the session store, engines with bounded timeouts, and credential masking."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import StoreError, mask_credentials
+
+SCHEMA_VERSION = 2
+
+_NUL, _ESC = "\x00", "\ue000"
+_UNESCAPE = re.compile("\ue000(.)", re.DOTALL)
+
+
+class _NulSafeString(sa.types.TypeDecorator[str]):
+    """Text as given, on every database. PostgreSQL refuses NUL characters in text, so there
+    (only) NUL is stored as ``U+E000 0`` and U+E000 itself as ``U+E000 U+E000``; reads undo it."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if _NUL not in value and _ESC not in value:
+            return value
+        return value.replace(_ESC, _ESC + _ESC).replace(_NUL, _ESC + "0")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql" or _ESC not in value:
+            return value
+        return _UNESCAPE.sub(lambda m: _ESC if m.group(1) == _ESC else _NUL, value)
+
+
+class _NulSafeText(_NulSafeString):
+    impl = sa.Text
+    cache_ok = True
+
+
+metadata = sa.MetaData()
+
+sessions_table = sa.Table(
+    "tm_sessions",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("summary", _NulSafeText, nullable=False, default=""),
+    sa.Column("summary_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("summarized_upto", sa.Integer, nullable=False, default=0),
+    sa.Column("window_start", sa.Integer, nullable=False, default=0),
+    sa.Column("next_seq", sa.Integer, nullable=False, default=0),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("history_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("summarizer_calls", sa.Integer, nullable=False, default=0),
+    sa.Column("summarizer_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("summarizer_input_tokens", sa.Integer, nullable=False, default=0),
+    sa.Column("behind_since", sa.Float, nullable=True),  # first eviction the summary lacks
+)
+
+messages_table = sa.Table(
+    "tm_messages",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("message_id", _NulSafeString(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", _NulSafeText, nullable=False),
+    sa.Column("name", _NulSafeString(255)),
+    sa.Column("tool_calls", _NulSafeText),
+    sa.Column("tool_call_id", _NulSafeString(255)),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("metadata", _NulSafeText),
+    sa.Column("tokens", sa.Integer, nullable=False),
+    sa.Column("indexed", sa.Boolean, nullable=False, default=False),
+    sa.UniqueConstraint("user_id", "session_id", "message_id", name="tm_messages_id"),
+)
+sa.Index(  # the Tier-3 backlog query: filter and order both served by the index
+    "tm_messages_backlog",
+    messages_table.c.user_id,
+    messages_table.c.indexed,
+    messages_table.c.session_id,
+    messages_table.c.seq,
+)
+
+leases_table = sa.Table(  # who may call the summarizer for a session right now
+    "tm_leases",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("host", _NulSafeString(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+documents_table = sa.Table(  # Tier 3 as text: what the vector store holds, for BM25 and rebuilds
+    "tm_documents",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("message_id", _NulSafeString(255), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", _NulSafeString(255)),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("text", _NulSafeText, nullable=False),
+)
+
+changes_table = sa.Table(  # append-only log of Tier-3 writes: how every process sees the others'
+    "tm_tier3_changes",
+    metadata,
+    sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", _NulSafeString(255), nullable=False),
+    sa.Column("session_id", _NulSafeString(255), nullable=False),
+    sa.Column("message_id", _NulSafeString(255), nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False),  # a reset of the user: both ids ""
+    sqlite_autoincrement=True,  # ids never reused, even after the newest rows are deleted
+)
+sa.Index("tm_tier3_changes_user", changes_table.c.user_id, changes_table.c.change_id)
+
+meta_table = sa.Table(
+    "tm_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def insert_ignore(conn: Connection, table: sa.Table) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    raise StoreError(f"unsupported session store database {name!r} (use SQLite or PostgreSQL)")
+
+
+def _is_duplicate_ddl(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "already exists" in text or "duplicate" in text
+
+
+_DDL_LOCK = 0x746D_5F64_646C  # pg_advisory_xact_lock key of the table creation ("tm_ddl")
+
+
+def create_tables(engine: Engine, url: str) -> None:
+    """Create the missing tables; safe when several workers start at once.
+
+    On PostgreSQL the check-then-create runs under a transaction-scoped advisory lock, so
+    workers take turns and each later one finds the tables made; on SQLite, BEGIN IMMEDIATE
+    serializes it. A duplicate-object error (a creator that did not take the lock) is retried:
+    the next check finds what the other one committed.
+    """
+    for attempt in range(3):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+                metadata.create_all(conn, checkfirst=True)
+                _migrate(conn)
+            return
+        except sa.exc.SQLAlchemyError as exc:
+            if attempt < 2 and _is_duplicate_ddl(exc):
+                continue
+            raise StoreError(
+                f"cannot create the session tables at {mask_credentials(url)}: {exc}"
+            ) from exc
+
+
+def _migrate(conn: Connection) -> None:
+    """Bring a store made by an older version up to this schema (columns added, never dropped)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("tm_sessions")}
+    if "behind_since" not in columns:
+        conn.execute(sa.text("ALTER TABLE tm_sessions ADD COLUMN behind_since FLOAT"))
+
+
+def create_engine(url: str, timeout: float) -> Engine:
+    """An engine whose every wait is bounded by ``timeout`` seconds (lock, connect, statement)."""
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(
+                url, connect_args={"timeout": timeout, "check_same_thread": False}
+            )
+            _configure_sqlite(engine, timeout)
+            return engine
+        connect_args: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            millis = max(1, int(timeout * 1000))
+            connect_args = {
+                "connect_timeout": max(1, int(timeout)),
+                "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+                "tcp_user_timeout": millis,
+                "keepalives": 1,
+                "keepalives_idle": max(1, int(timeout)),
+                "keepalives_interval": max(1, int(timeout / 3) or 1),
+                "keepalives_count": 3,
+            }
+        return sa.create_engine(
+            url, pool_pre_ping=True, pool_timeout=timeout, connect_args=connect_args
+        )
+    except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot open the session store {mask_credentials(url)}: {exc}") from exc
+
+
+def _configure_sqlite(engine: Engine, timeout: float) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout * 1000))}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front (no deadlock-prone lock upgrade); readers use a snapshot.
+        read_only = conn.get_execution_options().get("tm_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "changes_table",
+    "create_engine",
+    "create_tables",
+    "documents_table",
+    "insert_ignore",
+    "leases_table",
+    "messages_table",
+    "metadata",
+    "sessions_table",
+]

@@ -1,0 +1,80 @@
+"""Checks at the API's edge: ids, times, batches. Bad input raises a typed error, stores nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from .config import MemoryConfig
+from .errors import ConfigError, InvalidMessageError
+from .messages import Message, MessageLike, ToolCall, coerce_message
+from .state import StoredMessage
+from .tokens import TokenCounter
+
+MAX_ID_LENGTH = 255
+
+
+def check_id(value: object, what: str, error: type[Exception] = ConfigError) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise error(f"{what} is longer than {MAX_ID_LENGTH} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no store can hold it
+        raise error(f"{what} is not valid Unicode text: {exc}") from exc
+    return value
+
+
+def as_utc(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidMessageError(f"{name} must be a datetime, got {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def check_reserve(reserve_tokens: int) -> None:
+    if not isinstance(reserve_tokens, int) or reserve_tokens < 0:
+        raise InvalidMessageError(f"reserve_tokens must be an int >= 0, got {reserve_tokens!r}")
+
+
+def secret_filter(config: MemoryConfig) -> Callable[[Message], Message]:
+    """What a message looks like on its way to the summary and Tier 3 (secrets redacted)."""
+    if config.secrets == "keep":
+        return lambda message: message
+    from .redact import redact
+
+    def redacted(message: Message) -> Message:
+        result = redact(message.content)
+        calls = tuple(  # tool arguments carry secrets too ({"api_key": "sk-..."})
+            ToolCall(c.id, c.name, redact(c.arguments).text) for c in message.tool_calls
+        )
+        if not result.changed and calls == message.tool_calls:
+            return message
+        return replace(message, content=result.text, tool_calls=calls)
+
+    return redacted
+
+
+def prepare_batch(
+    messages: Iterable[MessageLike], config: MemoryConfig, counter: TokenCounter
+) -> list[StoredMessage]:
+    """Validate a batch (all or nothing), redact it for the log if asked, count its tokens."""
+    if isinstance(messages, (str, bytes, Mapping, Message)) or not isinstance(messages, Iterable):
+        raise InvalidMessageError("add_messages takes a list of messages, not a single one")
+    try:
+        batch = [coerce_message(m) for m in messages]  # raises before anything is stored
+    except RecursionError:
+        raise InvalidMessageError("a message is nested too deeply to store") from None
+    seen: set[str] = set()
+    for message in batch:
+        check_id(message.id, "message id", InvalidMessageError)
+        if message.id in seen:
+            raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
+        seen.add(message.id)
+    if config.secrets == "redact_all":
+        batch = [secret_filter(config)(m) for m in batch]
+    return [StoredMessage(m, counter.count_message(m)) for m in batch]
+
+
+__all__ = ["as_utc", "check_id", "check_reserve", "prepare_batch", "secret_filter"]
