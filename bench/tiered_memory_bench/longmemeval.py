@@ -120,16 +120,29 @@ def parse_question(item: dict[str, Any]) -> Conversation:
     return conversation
 
 
+def scorable(item: dict[str, Any]) -> bool:
+    """Not an abstention question, and some turn is marked ``has_answer``."""
+    if str(item.get("question_id", "")).endswith("_abs"):
+        return False
+    return any(
+        turn.get("has_answer")
+        for session in item.get("haystack_sessions") or []
+        for turn in session
+    )
+
+
 def stratified(items: Sequence[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    """The first ``limit`` questions taken round-robin over question types (file order within a
-    type), so a small subset covers every type; all of them when ``limit`` is None."""
-    if limit is None or limit >= len(items):
+    """``limit`` scorable questions (:func:`scorable`) taken round-robin over question types
+    (file order within a type), so a small subset covers every type; every question, scorable
+    or not, when ``limit`` is None."""
+    if limit is None:
         return list(items)
     by_type: dict[str, list[dict[str, Any]]] = {}
-    for item in items:
+    for item in filter(scorable, items):
         by_type.setdefault(str(item.get("question_type") or ""), []).append(item)
     chosen: list[dict[str, Any]] = []
     depth = 0
+    limit = min(limit, sum(len(group) for group in by_type.values()))
     while len(chosen) < limit:
         for group in by_type.values():
             if depth < len(group) and len(chosen) < limit:

@@ -152,7 +152,7 @@ def test_locomo_retrieval_json_shape(data: Path, tmp_path: Path) -> None:
          "--systems", ",".join([*RETRIEVAL_SYSTEMS, "tiered-memory-named"])],
         tmp_path / "retrieval.json",
     )  # fmt: skip
-    assert set(result) == {"dataset", "questions", "systems", "skipped"}
+    assert set(result) == {"dataset", "format", "questions", "systems", "skipped"}
     assert result["questions"] == 6
     check_systems_or_skipped(result, {**RETRIEVAL_SYSTEMS, "tiered-memory-named": "tiered_memory"})
     for name, row in result["systems"].items():
@@ -305,8 +305,9 @@ def test_locomo_qa_with_injected_fake_models(data: Path, tmp_path: Path) -> None
 
     def judge(prompt: list[dict[str, str]]) -> str:
         text = prompt[-1]["content"]
-        gold = text.split("Gold answer: ")[1].split("\n")[0]
-        generated = text.split("Generated answer: ")[1].split("\n")[0]
+        # the last occurrences: the judge prompt shows a worked example first
+        gold = text.split("Gold answer: ")[-1].split("\n")[0]
+        generated = text.split("Generated answer: ")[-1].split("\n")[0]
         return "CORRECT" if generated.lower() in gold.lower() else "WRONG"
 
     result = run(
