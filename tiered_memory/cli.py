@@ -21,6 +21,7 @@ from rich.table import Table
 from .config import MemoryConfig
 from .memory import TieredMemory
 from .recall import format_recall_hits
+from .resources import Resources
 
 SESSION_ONE = [
     ("user", "Hi! My name is Kha and I'm learning AI engineering."),
@@ -41,10 +42,26 @@ SESSION_TWO_QUESTION = "What vector store did I say I was using for my project?"
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.path:
+        return _walkthrough(args, Path(args.path))
+    with tempfile.TemporaryDirectory(prefix="tiered-memory-demo-") as scratch:
+        return _walkthrough(args, Path(scratch))  # the temp store is removed afterwards
+
+
+def _walkthrough(args: argparse.Namespace, path: Path) -> int:
     console = Console(highlight=False)
     keyed = bool(os.environ.get("OPENAI_API_KEY"))
-    path = Path(args.path) if args.path else Path(tempfile.mkdtemp(prefix="tiered-memory-demo-"))
-    config = MemoryConfig(window_tokens=args.window_tokens, summary_tokens=args.summary_tokens)
+    # Inline compaction, so each turn shows what it did; apps default to background compaction.
+    config = MemoryConfig(
+        window_tokens=args.window_tokens, summary_tokens=args.summary_tokens, compaction="inline"
+    )
+    with Resources() as resources:
+        return _sessions(console, config, path, resources, keyed)
+
+
+def _sessions(
+    console: Console, config: MemoryConfig, path: Path, resources: Resources, keyed: bool
+) -> int:
     console.print(
         Panel.fit(
             "[bold]tiered-memory demo[/bold]\n"
@@ -55,7 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
             border_style="blue",
         )
     )
-    mem = TieredMemory(session_id="monday", user_id="kha", path=path, config=config)
+    mem = TieredMemory("monday", "kha", path, config, resources=resources)
     console.print(Rule("[bold]Session 1[/bold] (user kha, session monday)"))
     for role, text in SESSION_ONE:
         calls_before = mem.stats.summarizer_calls
@@ -87,7 +104,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"[/bold] tokens (saved {stats.tokens_saved}); summarizer calls: {stats.summarizer_calls}"
     )
     console.print(Rule("[bold]Session 2[/bold] (same user, new session tuesday)"))
-    later = TieredMemory(session_id="tuesday", user_id="kha", path=path, config=config)
+    later = TieredMemory("tuesday", "kha", path, config, resources=resources)
     console.print(f"[green]{'user':>9}[/green] {SESSION_TWO_QUESTION}")
     console.print("[dim]the new session's window is empty: the agent calls recall[/dim]")
     hits = later.recall(SESSION_TWO_QUESTION, k=3)
@@ -141,5 +158,9 @@ def _plugin_names() -> set[str]:
     return {entry.name for entry in entry_points(group=COMMAND_ENTRY_POINTS)} | set(_INSTALL_HINTS)
 
 
+__all__ = ["COMMAND_ENTRY_POINTS", "main"]
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -48,6 +48,11 @@ class MemoryConfig:
         index_batch: Tier-3 writes are batched: messages are embedded and stored once this many
             wait (and always before a recall, on ``flush()`` and ``close()``), which keeps the
             vector store off the per-message path. Waiting messages are safe in the log.
+        summarizer_base_url: an OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM
+            Studio: e.g. ``"http://localhost:11434/v1"``) for the default summarizer; overrides
+            ``TIERED_MEMORY_SUMMARIZER_BASE_URL``.
+        summarizer_model: the model name on that server (default: ``model``); overrides
+            ``TIERED_MEMORY_SUMMARIZER_MODEL``.
     """
 
     window_tokens: int = 2000
@@ -72,6 +77,8 @@ class MemoryConfig:
     store_timeout: float = 30.0
     summary_lag_warning: float = 300.0
     close_timeout: float = 5.0
+    summarizer_base_url: str | None = None
+    summarizer_model: str | None = None
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -127,9 +134,16 @@ class MemoryConfig:
         for name in ("chroma_ssl", "index_long_term"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "a bool")
         _require(isinstance(self.model, str), "model", self.model, "a model name")
-        for name in ("chroma_host", "session_store_url"):
+        for name in ("chroma_host", "session_store_url", "summarizer_base_url", "summarizer_model"):
             value = getattr(self, name)
             _require(value is None or isinstance(value, str), name, value, "a string or None")
+        url = self.summarizer_base_url
+        _require(
+            url is None or url.startswith(("http://", "https://")),
+            "summarizer_base_url",
+            url,
+            "an http(s) URL such as 'http://localhost:11434/v1', or None",
+        )
         headers = self.chroma_headers
         _require(
             headers is None
@@ -194,3 +208,6 @@ MemoryConfig.__init__ = _checked_init  # type: ignore[method-assign]
 def _require(ok: bool, name: str, value: object, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"MemoryConfig.{name}={value!r} is invalid: expected {allowed}")
+
+
+__all__ = ["CompactionMode", "MemoryConfig", "SecretsPolicy"]

@@ -62,3 +62,15 @@ class CredentialMaskingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             record.exc_text = mask_credentials(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+__all__ = [
+    "ConfigError",
+    "CredentialMaskingFilter",
+    "EmbedderError",
+    "InvalidMessageError",
+    "StoreError",
+    "SummarizerError",
+    "TieredMemoryError",
+    "mask_credentials",
+]

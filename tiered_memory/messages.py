@@ -64,6 +64,9 @@ class ToolCall:
             if not value:
                 raise InvalidMessageError(f"{what} must not be empty")
         _check_text(self.arguments, "tool call arguments")
+
+    def check_arguments(self) -> None:
+        """Raise InvalidMessageError unless ``arguments`` is JSON text (checked on storing)."""
         if self.arguments.strip():
             try:
                 json.loads(self.arguments)
@@ -274,3 +277,15 @@ class MessageFields(TypedDict, total=False):
     id: str | None
     created_at: datetime | None
     metadata: Mapping[str, Any] | None
+
+
+__all__ = [
+    "Message",
+    "MessageFields",
+    "MessageLike",
+    "ToolCall",
+    "coerce_message",
+    "make_message",
+    "new_message_id",
+    "utcnow",
+]

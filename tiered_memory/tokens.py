@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -40,6 +43,30 @@ class _ApproximateEncoding:
         raise NotImplementedError("the approximate counter cannot decode")
 
 
+DOWNLOAD_ENV = "TIERED_MEMORY_TIKTOKEN_DOWNLOAD"
+_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+
+
+def _downloads_allowed() -> bool:
+    return os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _cached(encoding: str) -> bool:
+    """Whether tiktoken has ``encoding`` on disk already (its cache rule), so loading it never
+    waits on the network: a proxy that never answers would otherwise hang the first count."""
+    import tiktoken
+
+    if encoding in getattr(tiktoken.registry, "ENCODINGS", {}):
+        return True  # already loaded in this process
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if cache_dir is None:
+        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not cache_dir:
+        return False
+    key = hashlib.sha1(_BLOB.format(name=encoding).encode()).hexdigest()
+    return os.path.exists(os.path.join(cache_dir, key))
+
+
 @functools.lru_cache(maxsize=16)
 def _load_encoding(model: str) -> _Encoding:
     try:
@@ -48,9 +75,14 @@ def _load_encoding(model: str) -> _Encoding:
         logger.warning("tiktoken is not installed; token counts are approximate (4 chars/token)")
         return _ApproximateEncoding()
     try:
-        return tiktoken.encoding_for_model(model)  # type: ignore[return-value]
+        if _downloads_allowed() or _cached(tiktoken.model.encoding_name_for_model(model)):
+            return tiktoken.encoding_for_model(model)  # type: ignore[return-value]
+        logger.info(
+            "tiktoken encoding for %r is not cached; using %s (set %s=1 to download it)",
+            model, OFFLINE_ENCODING, DOWNLOAD_ENV,
+        )  # fmt: skip
     except Exception as exc:
-        # Unknown model name, or (offline) the encoding file cannot be downloaded.
+        # Unknown model name, or the encoding file could not be downloaded.
         logger.info(
             "tiktoken encoding for %r unavailable (%s); trying %s", model, exc, OFFLINE_ENCODING
         )
@@ -117,3 +149,6 @@ class TokenCounter:
 def token_counter(model: str = "gpt-4o-mini") -> TokenCounter:
     """The shared counter for ``model`` (cached: encodings are expensive to load)."""
     return TokenCounter(model)
+
+
+__all__ = ["OFFLINE_ENCODING", "TokenCounter", "token_counter"]

@@ -72,6 +72,8 @@ def prepare_batch(
         if message.id in seen:
             raise InvalidMessageError(f"message id {message.id!r} appears twice in one batch")
         seen.add(message.id)
+        for call in message.tool_calls:
+            call.check_arguments()
     if config.secrets == "redact_all":
         batch = [secret_filter(config)(m) for m in batch]
     return [StoredMessage(m, counter.count_message(m)) for m in batch]

@@ -180,3 +180,15 @@ def build_context(
     while len(view) > first and view[first].role == "tool":
         view.pop(first)  # a result whose call is not shown is meaningless
     return view
+
+
+__all__ = [
+    "SUMMARY_FRAME",
+    "build_context",
+    "fit_view",
+    "plan_eviction",
+    "summary_message",
+    "take_batch",
+    "unit_starts",
+    "valid_cut_points",
+]

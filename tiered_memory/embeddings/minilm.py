@@ -255,7 +255,10 @@ class MiniLMEmbedder(_EncodingEmbedder):
         if not texts:
             return out
         loaded = self._load()
-        encodings = [loaded.tokenizer.encode(text).ids for text in texts]
+        # Cut before tokenizing: 256 word pieces never span more than this (a word piece is at
+        # most 100 characters; longer words are one [UNK]), so a 50 MB message costs 25 kB.
+        limit = MAX_SEQ_LENGTH * 100
+        encodings = [loaded.tokenizer.encode(text[:limit]).ids for text in texts]
         lengths = np.fromiter((len(ids) for ids in encodings), dtype=np.int64, count=len(texts))
         order = np.argsort(-lengths, kind="stable")
         for start in range(0, len(texts), self.batch_size):

@@ -172,7 +172,8 @@ def create_tables(engine: Engine, url: str) -> None:
             if attempt < 2 and _is_duplicate_ddl(exc):
                 continue
             raise StoreError(
-                f"cannot create the session tables at {mask_credentials(url)}: {exc}"
+                f"cannot create the session tables at {mask_credentials(url)} "
+                f"(is the database up and reachable?): {exc}"
             ) from exc
 
 
