@@ -5,6 +5,7 @@ Only conversions and LangChain contracts live here; the memory itself is ``tiere
 - :class:`TieredMemoryMiddleware`: for ``langchain.agents.create_agent`` (the modern path).
 - :class:`TieredChatMessageHistory`: for ``RunnableWithMessageHistory`` (deprecated LangChain API).
 - :func:`create_recall_tool`: the Tier-3 recall tool.
+- :class:`TieredMemoryRetriever`: Tier-3 recall as a ``BaseRetriever`` (past messages as documents).
 - :class:`LangChainSummarizer`: any LangChain chat model as the Tier-2 summarizer.
 - Any LangChain ``Embeddings`` is a core embedder as is (pass it as ``embeddings=``).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 from .convert import from_core_message, from_core_messages, to_core_message, to_core_messages
 from .history import HISTORY_CONFIG_SPECS, MemoryCache, TieredChatMessageHistory, history_factory
 from .middleware import TieredMemoryMiddleware
+from .retriever import TieredMemoryRetriever
 from .summarizer import LangChainSummarizer, openai_summarizer_from_env
 from .tools import RecallInput, RecallMemoryTool, create_recall_tool
 
@@ -25,6 +27,7 @@ __all__ = [
     "RecallMemoryTool",
     "TieredChatMessageHistory",
     "TieredMemoryMiddleware",
+    "TieredMemoryRetriever",
     "create_recall_tool",
     "from_core_message",
     "from_core_messages",

@@ -16,18 +16,25 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SKIP_MARKER = re.compile(r"^# readme: not run \((?P<reason>[^)]+)\)")
-_FENCE = re.compile(r"^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_HEADING = re.compile(r"^#{1,6} (?P<title>.+)$", re.MULTILINE)
+_HEADING = re.compile(r"^#{1,6} (?P<title>.+)$")
 
 
 def readme_blocks(text: str) -> list[tuple[str, int, str]]:
-    """``(section heading, line number, code)`` of each python block, in order."""
-    blocks = []
-    for match in _FENCE.finditer(text):
-        before = text[: match.start()]
-        headings = _HEADING.findall(before)
-        section = headings[-1] if headings else "top"
-        blocks.append((section, before.count("\n") + 2, match.group("code")))
+    """``(section heading, first line number, code)`` of each python block, in order."""
+    blocks: list[tuple[str, int, str]] = []
+    section, fence, start, code = "top", None, 0, []  # fence: the open block's language
+    for number, line in enumerate(text.splitlines(), start=1):
+        if fence is None:
+            if line.startswith("```"):
+                fence, start, code = line[3:].strip() or "text", number + 1, []
+            elif heading := _HEADING.match(line):
+                section = heading.group("title")
+        elif line.startswith("```"):
+            if fence == "python":
+                blocks.append((section, start, "\n".join(code) + "\n"))
+            fence = None
+        else:
+            code.append(line)
     return blocks
 
 
