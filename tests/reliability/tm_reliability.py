@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,10 @@ class LedgerSummarizer:
     every n-th call raise first.
     """
 
-    def __init__(self, ledger: Path | None = None, fail_every: int = 0) -> None:
+    def __init__(self, ledger: Path | None = None, fail_every: int = 0, delay: float = 0.0) -> None:
         self.ledger = ledger
         self.fail_every = fail_every
+        self.delay = delay  # seconds each call takes (a slow model)
         self.calls = 0
         self.failures = 0
 
@@ -111,6 +113,8 @@ class LedgerSummarizer:
             self.failures += 1
             raise ConnectionError(f"model unavailable (call {self.calls})")
         ids = [m.id for m in request.messages]
+        if self.delay:
+            time.sleep(self.delay)
         if self.ledger is not None:
             line = json.dumps({"pid": os.getpid(), "ids": ids}) + "\n"
             fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
