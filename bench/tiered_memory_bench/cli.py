@@ -166,6 +166,9 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     qa.add_argument("--answer-model", default="gpt-4o-mini")
     qa.add_argument("--judge-model", default="gpt-4o-mini")
     qa.add_argument("--recall-k", type=_positive, default=10)
+    from .latency import add_latency_parser
+
+    add_latency_parser(commands, common)
     return parser
 
 
@@ -253,6 +256,20 @@ def _overhead(args: argparse.Namespace) -> int:
     return _finish(args, result, plot_overhead)
 
 
+def _latency(args: argparse.Namespace) -> int:
+    from .latency import plot_latency, run_latency
+
+    result = run_latency(
+        _load(args),
+        _csv(args.systems),
+        _csv(args.latencies),
+        hang_seconds=args.hang_seconds,
+        timeout=args.summarizer_timeout,
+        mem0_turns=args.mem0_turns,
+    )
+    return _finish(args, result, plot_latency)
+
+
 def _availability(args: argparse.Namespace) -> int:
     from .availability import DEFAULT_SYSTEMS, plot_availability, run_availability
     from .chat_memories import Budgets
@@ -315,6 +332,8 @@ def main(
             return _token_cost(args)
         if args.command == "overhead":
             return _overhead(args)
+        if args.command == "latency":
+            return _latency(args)
         return _qa(args, answer_model, judge_model)
     except (FileNotFoundError, DataError) as exc:
         note(f"error: {exc}")

@@ -6,6 +6,7 @@ counter, whichever framework calls it (tiered-memory, LangChain, LlamaIndex).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,13 @@ class Meter:
 
     calls: int = 0
     input_tokens: int = 0
+    delay: float = 0.0  # seconds every call takes (the latency benchmark's slow model)
 
     def record(self, prompt_tokens: int) -> None:
         self.calls += 1
         self.input_tokens += prompt_tokens
+        if self.delay:
+            time.sleep(self.delay)
 
 
 class FixedSummarizer:

@@ -79,6 +79,7 @@ class SessionTransaction:
         self.window_start: int = row.window_start
         self.added_tokens = 0
         self.changed = False
+        self._window: list[StoredMessage] | None = None
 
     def append(self, items: Sequence[StoredMessage], *, index: bool) -> tuple[StoredMessage, ...]:
         """Store the messages whose id this session does not hold yet; returns them with seqs.
@@ -134,17 +135,17 @@ class SessionTransaction:
         return tuple(added)
 
     def window(self) -> list[StoredMessage]:
+        self._window = self._rows(self.window_start, None)
+        return list(self._window)
+
+    def _rows(self, start: int, stop: int | None) -> list[StoredMessage]:
         m = messages_table.c
-        rows = self._conn.execute(
-            sa.select(messages_table)
-            .where(
-                m.user_id == self.user_id,
-                m.session_id == self.session_id,
-                m.seq >= self.window_start,
-            )
-            .order_by(m.seq)
-        ).all()
-        return [row_to_stored(r) for r in rows]
+        query = sa.select(messages_table).where(
+            m.user_id == self.user_id, m.session_id == self.session_id, m.seq >= start
+        )
+        if stop is not None:
+            query = query.where(m.seq < stop)
+        return [row_to_stored(r) for r in self._conn.execute(query.order_by(m.seq)).all()]
 
     def evict(self, window: Sequence[StoredMessage], count: int) -> None:
         """Move the first ``count`` messages of ``window`` out of it (to the summarizer)."""
@@ -171,7 +172,28 @@ class SessionTransaction:
                 behind_since=behind_since,
             )
         )
-        return self._snapshot(self._conn, self.user_id, self.session_id)
+        if self._window is None:
+            return self._snapshot(self._conn, self.user_id, self.session_id)
+        # The window was read in this transaction: build the state from it, not read it again.
+        pending = self._rows(row.summarized_upto, row.window_start)
+        pending += [i for i in self._window if i.seq < self.window_start]
+        m = messages_table.c
+        count = self._conn.execute(
+            sa.select(sa.func.count()).where(
+                m.user_id == self.user_id, m.session_id == self.session_id
+            )
+        ).scalar_one()
+        return SessionState(
+            user_id=self.user_id, session_id=self.session_id, summary=row.summary,
+            summary_tokens=row.summary_tokens, summarized_upto=row.summarized_upto,
+            window_start=self.window_start, next_seq=self.next_seq,
+            version=row.version + (1 if self.changed else 0),
+            history_tokens=row.history_tokens + self.added_tokens,
+            summarizer_calls=row.summarizer_calls, summarizer_failures=row.summarizer_failures,
+            summarizer_input_tokens=row.summarizer_input_tokens,
+            window=tuple(i for i in self._window if i.seq >= self.window_start),
+            pending=tuple(pending), messages_count=int(count), behind_since=behind_since,
+        )  # fmt: skip
 
 
 class SqlSessionStore(Tier3Tables):
