@@ -22,11 +22,22 @@ Detectors:
 - with ``pii=True`` only: email addresses and phone numbers (off by default so that the memory can
   still answer "what is my email?").
 
-API: ``redact(text, pii=False) -> Redaction(text, findings)``, ``contains_secret(text)``,
-``PLACEHOLDERS`` (kind -> placeholder). A ``Finding`` is a kind and a span of the original text,
-never the value. Overlapping findings are merged into one (the most specific detector names it),
-and the detectors run again on the redacted text until nothing new turns up (a secret can hide
-another one), so ``redact(redact(x).text).text == redact(x).text``.
+- secrets stated in words, in English, German, Spanish, French, Italian, Portuguese and Dutch
+  (``_secret_cues``): a cue lexicon (password/Passwort/contraseña/mot de passe/senha/wachtwoord,
+  PIN and alarm/door/gate codes, security questions and answers, API keys, tokens, login pairs)
+  with the value shapes that may follow each cue, values before the cue ("use X as my password"),
+  high-entropy tokens near a cue, and a cue (or a secret) in the previous message
+  ("What's your password?" -> "hunter2"; the second half of a split key).
+
+API: ``redact(text, *, pii=False, previous=None, detector=None) -> Redaction(text, findings)``,
+``contains_secret(text)``, ``PLACEHOLDERS`` (kind -> placeholder). ``previous`` is the previous
+message of the same session. The detection is pluggable: a ``SecretDetector`` has
+``find(text, *, previous=None, pii=False) -> Sequence[Finding]``; ``DefaultSecretDetector`` is
+the one described here, ``ChainedSecretDetector`` runs several. A ``Finding`` is a kind and a
+span of the original text, never the value. Overlapping findings are merged into one (the most
+specific kind names it), and the detector runs again on the redacted text until nothing new
+turns up (a secret can hide another one), so ``redact(redact(x).text).text == redact(x).text``
+for any detector that never matches inside a ``[REDACTED_…]`` placeholder.
 
 Speed: every pattern is precompiled, starts behind a lookbehind that forbids starting inside a run
 of its own characters and has bounded or deterministic repetitions, so matching is linear in the
@@ -39,11 +50,26 @@ import math
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol, runtime_checkable
 
-__all__ = ["PII_KINDS", "PLACEHOLDERS", "Finding", "Redaction", "contains_secret", "redact"]
+from . import _secret_cues
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "PII_KINDS",
+    "PLACEHOLDERS",
+    "ChainedSecretDetector",
+    "DefaultSecretDetector",
+    "Finding",
+    "Redaction",
+    "SecretDetector",
+    "contains_secret",
+    "redact",
+]
 
 PLACEHOLDERS: Mapping[str, str] = MappingProxyType(
     {
@@ -400,6 +426,21 @@ def _pii_hits(text: str) -> Iterator[_Hit]:
 
 _DETECTORS = (_pem_hits, _vendor_hits, _card_hits, _header_hits, _cue_hits)
 
+# Merging findings across passes (and of plugged-in detectors): the most specific kind names them.
+_KIND_RANK: Mapping[str, int] = MappingProxyType(
+    {
+        "private_key": _RANK_PEM,
+        "api_key": _RANK_FORMAT,
+        "token": _RANK_FORMAT,
+        "card": _RANK_CARD,
+        "password": _RANK_CUE,
+        "secret": _RANK_CUE,
+        "email": _RANK_EMAIL,
+        "phone": _RANK_PHONE,
+    }
+)
+_KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
 
 def _merge(hits: list[_Hit]) -> list[Finding]:
     """Merge overlapping hits into one finding named by the best-ranked (then longest) hit."""
@@ -418,10 +459,107 @@ def _merge(hits: list[_Hit]) -> list[Finding]:
     return findings
 
 
-def _detect(text: str, pii: bool) -> list[_Hit]:
+def _detect(
+    text: str, pii: bool, context: _secret_cues.Context | None, previous: str | None
+) -> list[_Hit]:
     hits = [hit for detector in _DETECTORS for hit in detector(text)]
+    hits.extend((s, e, k, _RANK_CUE) for s, e, k in _secret_cues.cue_hits(text, previous))
+    if context is not None:
+        hits.extend((s, e, k, _RANK_CUE) for s, e, k in _secret_cues.previous_hits(text, context))
     if pii:
         hits.extend(_pii_hits(text))
+    return hits
+
+
+@runtime_checkable
+class SecretDetector(Protocol):
+    """Finds secrets in one message; plugged into :func:`redact` (and the memory's config)."""
+
+    def find(
+        self, text: str, *, previous: str | None = None, pii: bool = False
+    ) -> Sequence[Finding]:
+        """The secrets in ``text`` as spans of it.
+
+        Args:
+            text: the message.
+            previous: the previous message of the same session, if any (a question there can
+                make a bare reply a secret).
+            pii: also find emails and phone numbers.
+
+        Returns:
+            Findings of ``text`` (any order, may overlap); a finding's kind names its placeholder
+            (``[REDACTED_<KIND>]``). To keep ``redact`` idempotent a detector must never report a
+            span inside a ``[REDACTED_…]`` placeholder.
+        """
+        ...
+
+
+class DefaultSecretDetector:
+    """The built-in detector: vendor formats, cards, PEM blocks, headers, URL credentials, and
+    secrets stated in words in seven languages (cues, value shapes, nearby high-entropy tokens and
+    the previous message); with ``pii``, emails and phones."""
+
+    def find(self, text: str, *, previous: str | None = None, pii: bool = False) -> list[Finding]:
+        """See :meth:`SecretDetector.find`; the findings are merged, ordered and disjoint."""
+        hits = _detect(text, pii, _context(previous), previous)
+        return _merge(hits) if hits else []
+
+
+class ChainedSecretDetector:
+    """Runs several detectors and reports all their findings (e.g. the default plus your own)."""
+
+    def __init__(self, *detectors: SecretDetector) -> None:
+        if not detectors:
+            raise ConfigError("ChainedSecretDetector needs at least one detector")
+        for detector in detectors:
+            if not isinstance(detector, SecretDetector):
+                raise ConfigError(
+                    f"ChainedSecretDetector: {detector!r} has no find(text, *, previous, pii)"
+                )
+        self.detectors = detectors
+
+    def find(self, text: str, *, previous: str | None = None, pii: bool = False) -> list[Finding]:
+        """Every finding of every detector, in detector order."""
+        return [
+            finding
+            for detector in self.detectors
+            for finding in detector.find(text, previous=previous, pii=pii)
+        ]
+
+
+DEFAULT_DETECTOR: SecretDetector = DefaultSecretDetector()
+"""The detector :func:`redact` uses unless given another one."""
+
+
+def _context(previous: str | None) -> _secret_cues.Context | None:
+    if not previous:
+        return None
+    had_secret = bool(_detect(previous, False, None, None))
+    return _secret_cues.context_of(previous, had_secret)
+
+
+def _placeholder(kind: str) -> str:
+    return PLACEHOLDERS.get(kind) or f"[REDACTED_{kind.upper()}]"
+
+
+def _checked_hits(
+    detector: SecretDetector, text: str, previous: str | None, pii: bool
+) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for finding in detector.find(text, previous=previous, pii=pii):
+        if not isinstance(finding, Finding):
+            raise ConfigError(f"secret detector {detector!r} returned {finding!r}, not a Finding")
+        if not (0 <= finding.start < finding.end <= len(text)):
+            raise ConfigError(
+                f"secret detector {detector!r} returned the span [{finding.start}, {finding.end})"
+                f" outside a text of {len(text)} characters"
+            )
+        if not isinstance(finding.kind, str) or not _KIND_NAME.fullmatch(finding.kind):
+            raise ConfigError(
+                f"secret detector {detector!r} returned the kind {finding.kind!r}: expected "
+                "lower-case letters, digits and '_' (e.g. 'password')"
+            )
+        hits.append((finding.start, finding.end, finding.kind, _KIND_RANK.get(finding.kind, 3)))
     return hits
 
 
@@ -437,7 +575,7 @@ class _Applied:
             self.segments.append((out, pos, f.start, False))
             parts.append(original[pos : f.start])
             out += f.start - pos
-            placeholder = PLACEHOLDERS[f.kind]
+            placeholder = _placeholder(f.kind)
             self.segments.append((out, f.start, f.end, True))
             parts.append(placeholder)
             out += len(placeholder)
@@ -457,19 +595,39 @@ class _Applied:
         return new_start, new_end, kind, rank
 
 
-def redact(text: str, *, pii: bool = False) -> Redaction:
+def redact(
+    text: str,
+    *,
+    pii: bool = False,
+    previous: str | None = None,
+    detector: SecretDetector | None = None,
+) -> Redaction:
     """Replace every secret in ``text`` (and emails/phones if ``pii``) by its placeholder.
 
-    The detectors run again on the redacted text until they find nothing more (a secret can hide
+    Args:
+        text: the message to redact.
+        pii: also redact emails and phone numbers.
+        previous: the previous message of the same session ("What's your password?" makes the
+            bare reply "hunter2" a secret; the first half of a key makes the second one).
+        detector: what finds the secrets (default :data:`DEFAULT_DETECTOR`).
+
+    Returns:
+        The redacted text and the findings (spans of ``text``).
+
+    Raises:
+        ConfigError: the detector returned something that is not a valid finding of ``text``.
+
+    The detector runs again on the redacted text until it finds nothing more (a secret can hide
     another one, e.g. a key glued to a card number), so ``redact`` is idempotent.
     """
-    hits = _detect(text, pii)
+    detector = DEFAULT_DETECTOR if detector is None else detector
+    hits = _checked_hits(detector, text, previous, pii)
     if not hits:
         return Redaction(text)
     findings = _merge(hits)
     applied = _Applied(text, findings)
     for _ in range(_MAX_PASSES - 1):
-        more = _detect(applied.text, pii)
+        more = _checked_hits(detector, applied.text, previous, pii)
         if not more:
             break
         hits.extend(applied.to_original(hit) for hit in more)
@@ -478,6 +636,12 @@ def redact(text: str, *, pii: bool = False) -> Redaction:
     return Redaction(applied.text, tuple(findings))
 
 
-def contains_secret(text: str, *, pii: bool = False) -> bool:
-    """True if ``redact(text, pii=pii)`` would change anything."""
-    return redact(text, pii=pii).changed
+def contains_secret(
+    text: str,
+    *,
+    pii: bool = False,
+    previous: str | None = None,
+    detector: SecretDetector | None = None,
+) -> bool:
+    """True if ``redact(text, ...)`` with the same arguments would change anything."""
+    return redact(text, pii=pii, previous=previous, detector=detector).changed

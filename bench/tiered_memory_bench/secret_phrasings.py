@@ -1,0 +1,265 @@
+"""Labelled positives of ``tiered-memory bench secrets``: secrets stated the way people write them.
+
+Each phrasing names the secret value it holds, so the benchmark checks that the *value* is gone from
+the redacted text, not just that something fired. Two batches, written apart: ``TUNING`` was written
+first and the detector was developed against it; ``HELD_OUT`` was written afterwards, once the
+detector was settled, and was not used to change it (the benchmark reports both).
+
+Classes: ``password`` (ordinary phrasings), ``pin``, ``alarm_code`` (door, gate, alarm, safe codes),
+``security_answer``, ``api_key`` (keys and tokens under a cue), ``login`` (user/password pairs),
+``previous_message`` (the value alone, answering a cue in the previous message), ``split_key`` (a
+key continued in a second message), ``tool_call`` (JSON arguments). Languages: en, de, es, fr, it,
+pt, nl.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HELD_OUT", "PHRASINGS", "TUNING", "Phrasing"]
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One labelled message that holds a secret."""
+
+    cls: str
+    """The class of secret or of phrasing (see the module docstring)."""
+    lang: str
+    """ISO 639-1 code of the message's language."""
+    text: str
+    """The message."""
+    value: str
+    """The secret in ``text``; every word of it (3+ characters) must be gone after redaction."""
+    previous: str | None = None
+    """The previous message of the same session, when the secret needs it to be recognised."""
+    batch: str = "tuning"
+    """``tuning`` (developed against) or ``held_out`` (written afterwards, never tuned on)."""
+
+
+_P = Phrasing
+
+TUNING: tuple[Phrasing, ...] = (
+    # --- ordinary English phrasings of a password ---
+    _P("password", "en", "Please use Marigold77 as my password from now on.", "Marigold77"),
+    _P("password", "en", "My password? It's bluebird42.", "bluebird42"),
+    _P("password", "en", "pw is qwerty789", "qwerty789"),
+    _P("password", "en", "my password is sunflower", "sunflower"),
+    _P("password", "en", "The wifi password is Tr0pic@lStorm", "Tr0pic@lStorm"),
+    _P(
+        "password",
+        "en",
+        "I set the password to purple-monkey-dishwasher",
+        "purple-monkey-dishwasher",
+    ),
+    _P("password", "en", "ok so the password for the NAS is  n4s!Admin", "n4s!Admin"),
+    _P("password", "en", "the new passcode is 8812zz", "8812zz"),
+    _P("password", "en", "my netflix password = Chill&Grill9", "Chill&Grill9"),
+    _P("password", "en", "Password: 'winter is coming'", "winter is coming"),
+    _P("password", "en", "Rosebud1941 is my password for the bank", "Rosebud1941"),
+    _P("password", "en", "remember, my email password is still kittycat", "kittycat"),
+    _P("password", "en", "I changed my password to Lighthouse#5 yesterday", "Lighthouse#5"),
+    _P("password", "en", "my pwd: zebra-crossing-11", "zebra-crossing-11"),
+    _P("password", "en", "Password for the guest account is just guest2024!", "guest2024!"),
+    _P("password", "en", "My new password will be Octopus_Ink", "Octopus_Ink"),
+    _P("password", "en", "fyi the router login password was changed to Mango!Salsa", "Mango!Salsa"),
+    _P("password", "en", "I'll use CorrectHorse99 for the password", "CorrectHorse99"),
+    # --- German ---
+    _P("password", "de", "Mein Passwort ist Sonnenblume", "Sonnenblume"),
+    _P("password", "de", "Das WLAN-Passwort lautet Kaffee2023!", "Kaffee2023!"),
+    _P("password", "de", "Kennwort: Hausboot77", "Hausboot77"),
+    _P("password", "de", "Ich habe mein Passwort auf Regenwurm12 geändert.", "Regenwurm12"),
+    _P("password", "de", "Benutze bitte Schneeflocke9 als Passwort.", "Schneeflocke9"),
+    _P("password", "de", "Mein Bankpasswort ist leider immer noch Hamster", "Hamster"),
+    # --- Spanish ---
+    _P("password", "es", "Mi contraseña es mariposa22", "mariposa22"),
+    _P("password", "es", "La contraseña del wifi es Playa#Sol", "Playa#Sol"),
+    _P("password", "es", "Usa Girasol2020 como contraseña, por favor.", "Girasol2020"),
+    _P("password", "es", "contraseña: tortuga", "tortuga"),
+    _P("password", "es", "Cambié mi contraseña a Limonada99", "Limonada99"),
+    _P("password", "es", "La clave de acceso es Pelota7", "Pelota7"),
+    # --- French ---
+    _P("password", "fr", "Mon mot de passe est papillon", "papillon"),
+    _P("password", "fr", "Le mot de passe du wifi c'est Croissant42", "Croissant42"),
+    _P("password", "fr", "mdp : Baguette!99", "Baguette!99"),
+    _P("password", "fr", "Utilise Fromage2021 comme mot de passe", "Fromage2021"),
+    _P("password", "fr", "J'ai changé mon mot de passe en Chaton_Noir", "Chaton_Noir"),
+    # --- Italian ---
+    _P("password", "it", "La mia password è girasole", "girasole"),
+    _P("password", "it", "La password del wifi è Pizza4Formaggi", "Pizza4Formaggi"),
+    _P("password", "it", "Usa Gelato88 come password", "Gelato88"),
+    _P("password", "it", "parola d'ordine: Colosseo", "Colosseo"),
+    # --- Portuguese ---
+    _P("password", "pt", "Minha senha é abacaxi", "abacaxi"),
+    _P("password", "pt", "A senha do wifi é Praia2022", "Praia2022"),
+    _P("password", "pt", "Mudei a minha senha para Saudade#1", "Saudade#1"),
+    _P("password", "pt", "A palavra-passe é Bacalhau7", "Bacalhau7"),
+    # --- Dutch ---
+    _P("password", "nl", "Mijn wachtwoord is tulpenveld", "tulpenveld"),
+    _P("password", "nl", "Het wifi-wachtwoord is Stroopwafel8", "Stroopwafel8"),
+    _P("password", "nl", "Gebruik Fietsbel33 als wachtwoord", "Fietsbel33"),
+    # --- PINs ---
+    _P("pin", "en", "my PIN is 4829", "4829"),
+    _P("pin", "en", "The pin for my debit card: 7715", "7715"),
+    _P("pin", "en", "Card PIN 9034, don't tell anyone", "9034"),
+    _P("pin", "de", "Meine PIN ist 3381", "3381"),
+    _P("pin", "de", "Die Geheimzahl meiner EC-Karte lautet 6120", "6120"),
+    _P("pin", "es", "El PIN de mi tarjeta es 5508", "5508"),
+    _P("pin", "fr", "Mon code PIN est le 2247", "2247"),
+    _P("pin", "it", "Il PIN del bancomat è 8163", "8163"),
+    _P("pin", "pt", "O meu PIN é 4410", "4410"),
+    _P("pin", "nl", "Mijn pincode is 1936", "1936"),
+    # --- alarm, door, gate, safe codes ---
+    _P("alarm_code", "en", "The alarm code is 5519", "5519"),
+    _P("alarm_code", "en", "Door code: 2846#", "2846"),
+    _P("alarm_code", "en", "gate code is 0711 if you get there before me", "0711"),
+    _P("alarm_code", "en", "To disarm the alarm, punch in 8842 on the keypad", "8842"),
+    _P("alarm_code", "en", "the safe combination is 36-24-36", "36-24-36"),
+    _P("alarm_code", "de", "Der Alarmcode ist 7302", "7302"),
+    _P("alarm_code", "de", "Der Türcode lautet 4471", "4471"),
+    _P("alarm_code", "es", "El código de la alarma es 9152", "9152"),
+    _P("alarm_code", "fr", "Le code de l'alarme est 6634", "6634"),
+    _P("alarm_code", "fr", "Digicode : 4B72", "4B72"),
+    _P("alarm_code", "it", "Il codice dell'allarme è 3390", "3390"),
+    _P("alarm_code", "pt", "O código do alarme é 1875", "1875"),
+    _P("alarm_code", "nl", "De alarmcode is 5027", "5027"),
+    # --- security answers ---
+    _P("security_answer", "en", "My mother's maiden name is Kowalski", "Kowalski"),
+    _P(
+        "security_answer",
+        "en",
+        "For the security question I put Biscuit, my first dog",
+        "Biscuit",
+    ),
+    _P("security_answer", "en", "security answer: Springfield", "Springfield"),
+    _P(
+        "security_answer",
+        "en",
+        "The answer to my security question is 'Rosewood Elementary'",
+        "Rosewood Elementary",
+    ),
+    _P(
+        "security_answer",
+        "en",
+        "For the bank's secret question about my first pet the answer is Whiskers",
+        "Whiskers",
+    ),
+    _P("security_answer", "de", "Die Antwort auf meine Sicherheitsfrage ist Bello", "Bello"),
+    _P("security_answer", "de", "Mädchenname meiner Mutter: Hoffmann", "Hoffmann"),
+    _P("security_answer", "es", "La respuesta de seguridad es Canela", "Canela"),
+    _P("security_answer", "es", "El apellido de soltera de mi madre es Etxeberria", "Etxeberria"),
+    _P("security_answer", "fr", "La réponse à ma question secrète est Minou", "Minou"),
+    _P("security_answer", "it", "La risposta alla domanda di sicurezza è Fufi", "Fufi"),
+    _P("security_answer", "pt", "A resposta de segurança é Pipoca", "Pipoca"),
+    _P("security_answer", "nl", "Het antwoord op mijn beveiligingsvraag is Snuffel", "Snuffel"),
+    # --- API keys and tokens under a cue (no vendor prefix) ---
+    _P(
+        "api_key",
+        "en",
+        "here's the api key for staging: 9f8e7d6c5b4a3f2e1d0c",
+        "9f8e7d6c5b4a3f2e1d0c",
+    ),
+    _P("api_key", "en", "the token is Qm9iOnNlY3JldDEyMw", "Qm9iOnNlY3JldDEyMw"),
+    _P("api_key", "en", "Our Mapbox key, use it in the app: pk8Hq2LmZx91TtR4", "pk8Hq2LmZx91TtR4"),
+    _P("api_key", "de", "Der API-Schlüssel ist a81fe0c2b7d94e55", "a81fe0c2b7d94e55"),
+    _P("api_key", "es", "La clave API es zX81kLm0Qp2r", "zX81kLm0Qp2r"),
+    _P("api_key", "fr", "La clé API : 7d3b9a10fe42c6aa", "7d3b9a10fe42c6aa"),
+    _P("api_key", "it", "La chiave API è Kq73mZt0Lw2x", "Kq73mZt0Lw2x"),
+    _P("api_key", "pt", "A chave da API é Xb7Rq20pLmN4", "Xb7Rq20pLmN4"),
+    _P("api_key", "nl", "De API-sleutel is Hj4kL9mN2pQ7", "Hj4kL9mN2pQ7"),
+    # --- login pairs ---
+    _P("login", "en", "login admin / Pa55word!", "Pa55word!"),
+    _P("login", "en", "username: jsmith, password: Fl0wer!Pot", "Fl0wer!Pot"),
+    _P("login", "en", "creds for the printer are admin/ink4ever", "ink4ever"),
+    _P("login", "de", "Zugangsdaten: hans / Bratwurst3", "Bratwurst3"),
+    _P("login", "es", "usuario: maria, contraseña: Churros5", "Churros5"),
+    _P("login", "fr", "identifiant : pierre, mot de passe : Escargot9", "Escargot9"),
+    # --- the value alone, answering a cue in the previous message ---
+    _P("previous_message", "en", "hunter2", "hunter2", previous="What's your password?"),
+    _P(
+        "previous_message",
+        "en",
+        "It's 4417",
+        "4417",
+        previous="Can you remind me of the alarm code?",
+    ),
+    _P(
+        "previous_message",
+        "en",
+        "sure: Blue-Moon-88",
+        "Blue-Moon-88",
+        previous="I need the wifi password",
+    ),
+    _P(
+        "previous_message",
+        "en",
+        "Peanut",
+        "Peanut",
+        previous="Security question: what was the name of your first pet?",
+    ),
+    _P(
+        "previous_message",
+        "de",
+        "Es ist Zitrone5",
+        "Zitrone5",
+        previous="Wie lautet dein Passwort?",
+    ),
+    _P("previous_message", "es", "Es gatito", "gatito", previous="¿Cuál es tu contraseña?"),
+    _P("previous_message", "fr", "C'est 7781", "7781", previous="Quel est le code de la porte ?"),
+    _P("previous_message", "it", "Lampone3", "Lampone3", previous="Qual è la password del router?"),
+    _P("previous_message", "pt", "5542", "5542", previous="Qual é o PIN do cartão?"),
+    _P(
+        "previous_message",
+        "nl",
+        "Molen12",
+        "Molen12",
+        previous="Wat is het wachtwoord van de wifi?",
+    ),
+    # --- a key split over two messages ---
+    _P(
+        "split_key",
+        "en",
+        "and the second half: 4bea2543c0ffee11",
+        "4bea2543c0ffee11",
+        previous="here's the first half of the api key: 8f14e45fceea167a",
+    ),
+    _P(
+        "split_key",
+        "en",
+        "Zq81LmNx55PwRt",
+        "Zq81LmNx55PwRt",
+        previous="My token is too long for one message, part one: ab12Cd34Ef56Gh78",
+    ),
+    _P(
+        "split_key",
+        "de",
+        "Der Rest: 77ac19be02df",
+        "77ac19be02df",
+        previous="Hier ist der erste Teil vom Schlüssel: 5f2c9d81aa03",
+    ),
+    _P(
+        "split_key",
+        "es",
+        "y el resto es Qw3rT9yU1iO5",
+        "Qw3rT9yU1iO5",
+        previous="Te paso la clave API en dos partes. Primera: Lk8Jh7Gf6Ds5",
+    ),
+    _P(
+        "split_key",
+        "en",
+        "GhIjKlMnOpQr5678",
+        "GhIjKlMnOpQr5678",
+        previous="sk-proj-AbCdEf0123456789 (rest in next msg)",
+    ),
+    # --- tool-call arguments ---
+    _P("tool_call", "en", '{"username": "ops", "password": "Gr8Scott!"}', "Gr8Scott!"),
+    _P("tool_call", "en", '{"alarm_code": "6621", "action": "disarm"}', "6621"),
+    _P("tool_call", "de", '{"benutzer": "anna", "passwort": "Apfelbaum1"}', "Apfelbaum1"),
+    _P("tool_call", "es", '{"contraseña": "Sandia2000"}', "Sandia2000"),
+    _P("tool_call", "en", '{"security_answer": "Pumpernickel"}', "Pumpernickel"),
+    _P("tool_call", "en", '{"pin": 5823, "card": "debit"}', "5823"),
+)
+
+HELD_OUT: tuple[Phrasing, ...] = ()
+
+PHRASINGS: tuple[Phrasing, ...] = TUNING + HELD_OUT
