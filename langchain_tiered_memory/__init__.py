@@ -6,6 +6,8 @@ Only conversions and LangChain contracts live here; the memory itself is ``tiere
 - :class:`TieredChatMessageHistory`: for ``RunnableWithMessageHistory`` (deprecated LangChain API).
 - :func:`create_recall_tool`: the Tier-3 recall tool.
 - :class:`TieredMemoryRetriever`: Tier-3 recall as a ``BaseRetriever`` (past messages as documents).
+- :class:`TieredMemoryStore`: a LangGraph ``BaseStore`` (LangMem tools, ``runtime.store``) whose
+  search is the core's recall.
 - :class:`LangChainSummarizer`: any LangChain chat model as the Tier-2 summarizer.
 - Any LangChain ``Embeddings`` is a core embedder as is (pass it as ``embeddings=``).
 """
@@ -16,6 +18,7 @@ from .convert import from_core_message, from_core_messages, to_core_message, to_
 from .history import HISTORY_CONFIG_SPECS, MemoryCache, TieredChatMessageHistory, history_factory
 from .middleware import TieredMemoryMiddleware
 from .retriever import TieredMemoryRetriever
+from .store import TieredMemoryStore
 from .summarizer import LangChainSummarizer, openai_summarizer_from_env
 from .tools import RecallInput, RecallMemoryTool, create_recall_tool
 
@@ -28,6 +31,7 @@ __all__ = [
     "TieredChatMessageHistory",
     "TieredMemoryMiddleware",
     "TieredMemoryRetriever",
+    "TieredMemoryStore",
     "create_recall_tool",
     "from_core_message",
     "from_core_messages",
