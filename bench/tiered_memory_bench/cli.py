@@ -169,6 +169,9 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     from .latency import add_latency_parser
 
     add_latency_parser(commands, common)
+    from .summarizer_eval import add_summarizer_parser
+
+    add_summarizer_parser(commands, common)
     return parser
 
 
@@ -334,6 +337,10 @@ def main(
             return _overhead(args)
         if args.command == "latency":
             return _latency(args)
+        if args.command == "summarizer":
+            from .summarizer_eval import run_command
+
+            return run_command(args, _finish)
         return _qa(args, answer_model, judge_model)
     except (FileNotFoundError, DataError) as exc:
         note(f"error: {exc}")
