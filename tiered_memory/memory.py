@@ -10,33 +10,41 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from typing_extensions import Unpack
 
 from .config import MemoryConfig
 from .embeddings import Embedder, as_embedder
-from .errors import ConfigError, InvalidMessageError, SummarizerError, TieredMemoryError
-from .messages import Message, MessageFields, MessageLike, ToolCall, make_message
+from .errors import ConfigError, InvalidMessageError, TieredMemoryError
+from .messages import Message, MessageFields, MessageLike
 from .recall.chroma import LongTermStore
 from .recall.index import LongTermIndex
 from .recall.ranking import RankingWeights
-from .recall.records import RecallHit, RecallQuery, record_key
+from .recall.records import RecallHit, record_key
 from .resources import Resources, default_resources
 from .state import AppendResult, MemoryStats, SessionState, StoredMessage, memory_stats
-from .steps import Call, Sleep, Steps, arun, run
+from .steps import Call, Steps, arun, run
 from .store import SessionStore
 from .summary.compaction import plan_step
 from .summary.compactor import Compactor
 from .summary.protocol import Summarizer
 from .summary.resolve import resolve_summarizer
 from .tokens import TokenCounter, token_counter
-from .validation import as_utc, check_id, check_reserve, prepare_batch, secret_filter
-from .window import build_context, plan_eviction
+from .validation import (
+    RecallFilters,
+    build_message,
+    check_id,
+    check_reserve,
+    prepare_batch,
+    recall_query,
+    secret_filter,
+)
+from .window import build_context
+from .writes import append_and_evict, warn_if_behind
 
 logger = logging.getLogger("tiered_memory")
 
@@ -135,10 +143,10 @@ class TieredMemory:
     def add(self, role: str, content: str, **fields: Unpack[MessageFields]) -> Message:
         """Store one message (``name``, ``tool_calls``, ``tool_call_id``, ``id``,
         ``created_at``, ``metadata`` as keywords); returns it with its id and created_at."""
-        return self.add_messages([_message(role, content, **fields)])[0]
+        return self.add_messages([build_message(role, content, **fields)])[0]
 
     async def aadd(self, role: str, content: str, **fields: Unpack[MessageFields]) -> Message:
-        return (await self.aadd_messages([_message(role, content, **fields)]))[0]
+        return (await self.aadd_messages([build_message(role, content, **fields)]))[0]
 
     def add_messages(self, messages: Iterable[MessageLike]) -> list[Message]:
         """Store a batch atomically (all valid or nothing stored); known ids are skipped."""
@@ -163,33 +171,12 @@ class TieredMemory:
         return [item.message for item in batch]
 
     def _append(self, batch: Sequence[StoredMessage]) -> AppendResult:
-        low = int(self.config.window_tokens * self.config.evict_to)
-        with self._store.transaction(self.user_id, self.session_id) as tx:
-            added = tx.append(batch, index=self.config.index_long_term)
-            window = tx.window()
-            plan = plan_eviction(window, self.config.window_tokens, low)
-            tx.evict(window, plan.evict_count)
-            state = tx.finish()
-        if plan.evict_count:
-            logger.info(
-                "session %s: evicted %d messages (%d tokens) from the window to the summarizer",
-                self.session_id, plan.evict_count, plan.evict_tokens,
-            )  # fmt: skip
-        self._warn_if_behind(state)
-        return AppendResult(state=state, added=added, evicted=plan)
+        result = append_and_evict(self._store, self.user_id, self.session_id, batch, self.config)
+        self._lag_warned = warn_if_behind(result.state, self.config, self._lag_warned)
+        return result
 
     def _behind(self, state: SessionState) -> bool:
         return plan_step(state, self.config, self.counter) is not None
-
-    def _warn_if_behind(self, state: SessionState) -> None:
-        now = time.time()
-        lag = now - state.behind_since if state.behind_since else 0.0
-        if lag > self.config.summary_lag_warning and now - self._lag_warned > 60.0:
-            self._lag_warned = now
-            logger.warning(
-                "session %s: the summary is %.0fs behind (%d messages pending); is the "
-                "summarizer failing?", self.session_id, lag, len(state.pending),
-            )  # fmt: skip
 
     def _work_steps(self, index: bool, summarize: bool) -> Steps[None]:
         """Tier 3 then Tier 2 for this session; failures leave the work pending, never raise."""
@@ -225,17 +212,8 @@ class TieredMemory:
         await arun(self._catch_up_steps())
 
     def _catch_up_steps(self) -> Steps[None]:
-        c = self.config
-        bound = (c.summarizer_timeout + c.retry_backoff) * (c.summarizer_retries + 1) + 30.0
-        yield Call(self.resources.worker.wait, (self._job_key, bound))
-        deadline = time.monotonic() + bound
-        while True:
-            state = yield from self.compactor.steps(self.summarizer, c, strict=True)
-            if not self._behind(state):
-                return
-            if time.monotonic() > deadline:
-                raise SummarizerError("another writer holds this session's summarizer lease")
-            yield Sleep(0.05)  # another writer (thread or process) is summarizing: wait for it
+        wait = Call(self.resources.worker.wait, (self._job_key, self.compactor.bound(self.config)))
+        yield from self.compactor.catch_up(self.summarizer, self.config, wait)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -313,18 +291,9 @@ class TieredMemory:
         since: datetime | None = None, until: datetime | None = None,
         exclude_window: bool = True,
     ) -> Steps[list[RecallHit]]:  # fmt: skip
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidMessageError("recall query must be a non-empty string")
-        k = self.config.recall_k if k is None else k
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
-            raise InvalidMessageError(f"k must be an int in [1, 1000], got {k!r}")
-        if session_id is not None:
-            check_id(session_id, "session_id", InvalidMessageError)
-        request = RecallQuery(
-            text=query, k=k, session_id=session_id,
-            since=as_utc(since, "since").timestamp() if since is not None else None,
-            until=as_utc(until, "until").timestamp() if until is not None else None,
-            exclude_window=exclude_window,
+        request = recall_query(
+            query, self.config.recall_k if k is None else k, session_id, since, until,
+            exclude_window,
         )  # fmt: skip
         yield from self._index_steps()
         excluded: set[str] = set()
@@ -390,24 +359,6 @@ class TieredMemory:
         except TieredMemoryError:
             logger.exception("could not flush Tier 3 on close; the messages wait in the log")
         yield Call(self.resources.worker.wait, (self._job_key, self.config.close_timeout))
-
-
-class RecallFilters(TypedDict, total=False):
-    """The optional filters of :meth:`TieredMemory.recall`."""
-
-    session_id: str | None
-    since: datetime | None
-    until: datetime | None
-    exclude_window: bool
-
-
-def _message(role: str, content: str, **fields: Any) -> Message:
-    allowed = MessageFields.__annotations__
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        raise InvalidMessageError(f"unknown message field(s) {unknown}; allowed: {sorted(allowed)}")
-    calls: Sequence[ToolCall | Mapping[str, Any]] = fields.pop("tool_calls", ())
-    return make_message(role, content, tool_calls=calls, **fields)
 
 
 def _call(function: Any, *args: Any) -> Steps[Any]:

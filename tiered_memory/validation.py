@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import Any, TypedDict
 
 from .config import MemoryConfig
 from .errors import ConfigError, InvalidMessageError
-from .messages import Message, MessageLike, ToolCall, coerce_message
+from .messages import Message, MessageFields, MessageLike, ToolCall, coerce_message, make_message
+from .recall.records import RecallQuery
 from .state import StoredMessage
 from .tokens import TokenCounter
 
@@ -79,4 +81,50 @@ def prepare_batch(
     return [StoredMessage(m, counter.count_message(m)) for m in batch]
 
 
-__all__ = ["as_utc", "check_id", "check_reserve", "prepare_batch", "secret_filter"]
+def recall_query(
+    query: object, k: object, session_id: str | None, since: datetime | None,
+    until: datetime | None, exclude_window: bool,
+) -> RecallQuery:  # fmt: skip
+    """A validated recall request (InvalidMessageError names what is wrong)."""
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidMessageError("recall query must be a non-empty string")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1000:
+        raise InvalidMessageError(f"k must be an int in [1, 1000], got {k!r}")
+    if session_id is not None:
+        check_id(session_id, "session_id", InvalidMessageError)
+    return RecallQuery(
+        text=query, k=k, session_id=session_id,
+        since=as_utc(since, "since").timestamp() if since is not None else None,
+        until=as_utc(until, "until").timestamp() if until is not None else None,
+        exclude_window=exclude_window,
+    )  # fmt: skip
+
+
+class RecallFilters(TypedDict, total=False):
+    """The optional filters of :meth:`TieredMemory.recall`."""
+
+    session_id: str | None
+    since: datetime | None
+    until: datetime | None
+    exclude_window: bool
+
+
+def build_message(role: str, content: str, **fields: Any) -> Message:
+    allowed = MessageFields.__annotations__
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise InvalidMessageError(f"unknown message field(s) {unknown}; allowed: {sorted(allowed)}")
+    calls: Sequence[ToolCall | Mapping[str, Any]] = fields.pop("tool_calls", ())
+    return make_message(role, content, tool_calls=calls, **fields)
+
+
+__all__ = [
+    "RecallFilters",
+    "as_utc",
+    "build_message",
+    "check_id",
+    "check_reserve",
+    "prepare_batch",
+    "recall_query",
+    "secret_filter",
+]

@@ -106,6 +106,26 @@ class Compactor:
                 yield Call(self._release, (owner,))
         return state
 
+    def bound(self, config: MemoryConfig) -> float:
+        """The most seconds one run can take (every attempt timing out, every backoff)."""
+        c = config
+        return (c.summarizer_timeout + c.retry_backoff) * (c.summarizer_retries + 1) + 30.0
+
+    def catch_up(
+        self, summarizer: Summarizer, config: MemoryConfig, wait_for_worker: Call
+    ) -> Steps[None]:
+        """Run until caught up: after this session's background job, and while another writer
+        (thread or process) holds the lease, waiting for it; SummarizerError on failure."""
+        yield wait_for_worker
+        deadline = time.monotonic() + self.bound(config)
+        while True:
+            state = yield from self.steps(summarizer, config, strict=True)
+            if plan_step(state, config, self.counter) is None:
+                return
+            if time.monotonic() > deadline:
+                raise SummarizerError("another writer holds this session's summarizer lease")
+            yield Sleep(0.05)
+
     def _attempts(
         self, summarizer: Summarizer, step: CompactionStep, config: MemoryConfig
     ) -> Steps[AppliedSummary]:
@@ -164,7 +184,7 @@ class Compactor:
         c = config
         ttl = (c.summarizer_timeout + c.retry_backoff * 2**c.summarizer_retries) * (
             c.summarizer_retries + 1
-        ) + 30.0
+        ) + 30.0  # longer than any run: a live holder never loses it, a dead one frees it
         return bool(claim(self.user_id, self.session_id, owner, ttl))
 
     def _release(self, owner: str) -> None:
