@@ -65,6 +65,7 @@ def run_token_cost(
     total_conversation_tokens = sum(row["tokens"] for row in conv_rows)
     out: dict[str, Any] = {
         "dataset": dataset,
+        "format": conversations[0].dataset if conversations else "",
         "budgets": {
             "window_tokens": budgets.window_tokens,
             "summary_tokens": budgets.summary_tokens,
@@ -186,7 +187,8 @@ def plot_token_cost(result: dict[str, Any], path: Path) -> None:
     )
     top.set_yscale("log")
     top.set_ylabel("prompt tokens at this turn")
-    top.set_title("LoCoMo replayed as chats: what each memory sends per turn")
+    name = "LongMemEval" if result.get("format") == "longmemeval" else "LoCoMo"
+    top.set_title(f"{name} replayed as chats: what each memory sends per turn")
     top.legend(fontsize=8, ncol=2)
     bottom.set_ylabel("cumulative summarizer input")
     bottom.set_xlabel("turn (conversations back to back)")

@@ -1,0 +1,141 @@
+"""Prompt caching and prices: what a provider bills for a sequence of prompts.
+
+Pure functions over token-id sequences (no I/O), used by ``token-cost``:
+
+- OpenAI caches automatically: a prompt of at least 1,024 tokens reuses the longest prefix it
+  shares with a recent prompt, in 128-token steps past the first 1,024 (OpenAI, "Prompt
+  caching" guide). Cached tokens bill at the model's cached-input price.
+- Anthropic caches up to an explicit ``cache_control`` breakpoint; modelled here as a breakpoint
+  at the end of every prompt: the prefix shared with the previous prompt is a cache read (0.1x
+  input), the rest of the prompt a cache write (1.25x input, 5-minute cache), provided the
+  prompt reaches the model's minimum cacheable length (Anthropic, "Prompt caching" docs).
+
+The cache is assumed warm between consecutive calls of one conversation (a chat turn is well
+inside the 5-minute lifetime) and holds only the previous prompt (what a sliding window can hit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+PRICES_AS_OF = "2026-11 (providers' pricing pages: platform.openai.com/docs/pricing, docs.anthropic.com/en/docs/about-claude/pricing)"
+
+
+@dataclass(frozen=True)
+class CacheRule:
+    """How much of a prompt's shared prefix a provider serves from its cache."""
+
+    name: str
+    min_tokens: int  # prompts shorter than this are never cached
+    step: int  # the cached prefix grows in steps of this many tokens past ``min_tokens``
+    writes_billed: bool  # Anthropic bills the uncached part as a cache write
+
+    def cached(self, prompt: Sequence[int], previous: Sequence[int] | None) -> int:
+        """Tokens of ``prompt`` served from the cache after ``previous`` was sent."""
+        if previous is None or len(prompt) < self.min_tokens:
+            return 0
+        shared = common_prefix(prompt, previous)
+        if shared < self.min_tokens:
+            return 0
+        return shared - (shared - self.min_tokens) % self.step
+
+
+OPENAI = CacheRule("openai", min_tokens=1024, step=128, writes_billed=False)
+ANTHROPIC_HAIKU = CacheRule("anthropic", min_tokens=4096, step=1, writes_billed=True)
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    model: str
+    input: float
+    cached_input: float
+    output: float
+    rule: CacheRule
+    cache_write: float | None = None  # Anthropic: 1.25x input for the 5-minute cache
+
+
+#: The one price table (per 1M tokens, USD; see PRICES_AS_OF).
+PRICES: dict[str, Price] = {
+    "gpt-4o-mini": Price("gpt-4o-mini", 0.15, 0.075, 0.60, OPENAI),
+    "gpt-4.1-mini": Price("gpt-4.1-mini", 0.40, 0.10, 1.60, OPENAI),
+    "gpt-5-mini": Price("gpt-5-mini", 0.25, 0.025, 2.00, OPENAI),
+    "claude-haiku-4.5": Price("claude-haiku-4.5", 1.00, 0.10, 5.00, ANTHROPIC_HAIKU, 1.25),
+}
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class PromptBill:
+    """The input side of a sequence of calls under one cache rule."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    written_tokens: int = 0  # Anthropic: uncached tokens of prompts long enough to be cached
+    calls: int = 0
+
+    @property
+    def plain_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_tokens - self.written_tokens
+
+    @property
+    def cache_hit_share(self) -> float:
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+def bill_prompts(
+    prompts: Iterable[Sequence[int]], rule: CacheRule, cache: bool = True
+) -> PromptBill:
+    """Prompt, cached and written tokens of consecutive calls (``cache=False``: no caching)."""
+    bill = PromptBill()
+    previous: Sequence[int] | None = None
+    for prompt in prompts:
+        bill.calls += 1
+        bill.prompt_tokens += len(prompt)
+        if cache:
+            hit = rule.cached(prompt, previous)
+            bill.cached_tokens += hit
+            if rule.writes_billed and len(prompt) >= rule.min_tokens:
+                bill.written_tokens += len(prompt) - hit
+        previous = prompt
+    return bill
+
+
+def input_dollars(bill: PromptBill, price: Price) -> float:
+    """Dollars for the prompts: cached, written (Anthropic) and plain tokens at their prices."""
+    write = price.cache_write if price.cache_write is not None else price.input
+    return (
+        bill.cached_tokens * price.cached_input
+        + bill.written_tokens * write
+        + bill.plain_tokens * price.input
+    ) / 1e6
+
+
+def dollars(
+    chat: PromptBill,
+    chat_price: Price,
+    summarizer_input: int,
+    summarizer_output: int,
+    summarizer_price: Price,
+) -> float:
+    """Chat-model prompts (with caching as billed) plus summarizer input and output, uncached."""
+    summarizer = (
+        summarizer_input * summarizer_price.input + summarizer_output * summarizer_price.output
+    ) / 1e6
+    return input_dollars(chat, chat_price) + summarizer
+
+
+def overflow_turns(prompt_tokens: Iterable[int], windows: Sequence[int]) -> dict[str, int]:
+    """Per context-window size, how many calls would not fit (the prompt alone exceeds it)."""
+    sizes = list(prompt_tokens)
+    return {str(w): sum(1 for t in sizes if t > w) for w in windows}

@@ -1,0 +1,80 @@
+"""The prompt-caching model and the price arithmetic on hand-made prompt sequences."""
+
+from __future__ import annotations
+
+import pytest
+from tiered_memory_bench.billing import (
+    ANTHROPIC_HAIKU,
+    OPENAI,
+    PRICES,
+    PromptBill,
+    bill_prompts,
+    common_prefix,
+    dollars,
+    input_dollars,
+    overflow_turns,
+)
+
+
+def tokens(n: int, start: int = 0) -> list[int]:
+    return list(range(start, start + n))
+
+
+def test_common_prefix() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
+    assert common_prefix([], [1]) == 0
+
+
+def test_an_unchanged_prefix_is_cached_in_128_token_steps() -> None:
+    first = tokens(3000)
+    second = first + tokens(50, start=10_000)  # append-only, like full history
+    bill = bill_prompts([first, second], OPENAI)
+    # shared 3000 tokens: 1024 + 15 x 128 = 2944 cached; the first call is never cached
+    assert bill.cached_tokens == 2944
+    assert bill.prompt_tokens == 6050
+    assert bill.cache_hit_share == pytest.approx(2944 / 6050)
+
+
+def test_a_prefix_changed_at_token_1000_is_not_cached() -> None:
+    first = tokens(3000)
+    second = [*first[:1000], -1, *first[1001:]]
+    assert bill_prompts([first, second], OPENAI).cached_tokens == 0  # 1000 < 1024
+    changed_later = [*first[:1500], -1, *first[1501:]]
+    assert bill_prompts([first, changed_later], OPENAI).cached_tokens == 1408  # 1024 + 3 x 128
+
+
+def test_a_prompt_under_the_minimum_is_never_cached() -> None:
+    short = tokens(900)
+    assert bill_prompts([short, short, short], OPENAI).cached_tokens == 0
+    assert bill_prompts([tokens(5000), tokens(4000)], ANTHROPIC_HAIKU).cached_tokens == 0
+    assert bill_prompts([tokens(5000), tokens(5000)], OPENAI, cache=False).cached_tokens == 0
+
+
+def test_anthropic_bills_reads_and_writes() -> None:
+    first = tokens(5000)
+    second = first + tokens(1000, start=9000)
+    bill = bill_prompts([first, second, tokens(100)], ANTHROPIC_HAIKU)
+    assert bill.cached_tokens == 5000
+    assert bill.written_tokens == 5000 + 1000  # the first prompt whole, then the new suffix
+    assert bill.plain_tokens == 100  # under the minimum: plain input
+    price = PRICES["claude-haiku-4.5"]
+    expected = (5000 * 0.10 + 6000 * 1.25 + 100 * 1.00) / 1e6
+    assert input_dollars(bill, price) == pytest.approx(expected)
+
+
+def test_dollars_add_cached_chat_input_and_the_summarizer() -> None:
+    chat = PromptBill(prompt_tokens=2_000_000, cached_tokens=1_000_000, calls=10)
+    mini = PRICES["gpt-4o-mini"]
+    # chat: 1M cached x 0.075 + 1M x 0.15; summarizer: 1M in x 0.15 + 0.5M out x 0.60
+    assert dollars(chat, mini, 1_000_000, 500_000, mini) == pytest.approx(
+        0.075 + 0.15 + 0.15 + 0.30
+    )
+
+
+def test_overflow_counts_calls_over_each_window() -> None:
+    assert overflow_turns([100, 9000, 40_000, 130_000], [8000, 32000, 128000]) == {
+        "8000": 3,
+        "32000": 2,
+        "128000": 1,
+    }
