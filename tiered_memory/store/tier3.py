@@ -68,12 +68,11 @@ class Tier3Tables:
                     .where(m.user_id == user_id, m.session_id == session_id, m.message_id.in_(ids))
                     .values(indexed=True)
                 )
-            for doc in documents:  # replace: a re-index after a lost vector store
+            replaced = _by_session([(doc.session_id, doc.message_id) for doc in documents])
+            for session_id, ids in replaced.items():  # a re-index after a lost vector store
                 conn.execute(
                     sa.delete(documents_table).where(
-                        d.user_id == user_id,
-                        d.session_id == doc.session_id,
-                        d.message_id == doc.message_id,
+                        d.user_id == user_id, d.session_id == session_id, d.message_id.in_(ids)
                     )
                 )
             if documents:
