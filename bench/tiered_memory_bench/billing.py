@@ -33,10 +33,13 @@ class CacheRule:
 
     def cached(self, prompt: Sequence[int], previous: Sequence[int] | None) -> int:
         """Tokens of ``prompt`` served from the cache after ``previous`` was sent."""
-        if previous is None or len(prompt) < self.min_tokens:
+        if previous is None:
             return 0
-        shared = common_prefix(prompt, previous)
-        if shared < self.min_tokens:
+        return self.cached_shared(common_prefix(prompt, previous), len(prompt))
+
+    def cached_shared(self, shared: int, length: int) -> int:
+        """Cached tokens of a ``length``-token prompt sharing ``shared`` tokens with the last."""
+        if length < self.min_tokens or shared < self.min_tokens:
             return 0
         return shared - (shared - self.min_tokens) % self.step
 
@@ -133,6 +136,33 @@ def dollars(
         summarizer_input * summarizer_price.input + summarizer_output * summarizer_price.output
     ) / 1e6
     return input_dollars(chat, chat_price) + summarizer
+
+
+def shared_prefix_of_messages(
+    prompt: Sequence[Sequence[int]], previous: Sequence[Sequence[int]] | None
+) -> int:
+    """:func:`common_prefix` of two prompts given as per-message token sequences (fast path:
+    equal leading messages are skipped whole)."""
+    if previous is None:
+        return 0
+    shared = 0
+    for mine, theirs in zip(prompt, previous, strict=False):
+        if mine == theirs:
+            shared += len(mine)
+            continue
+        return shared + common_prefix(mine, theirs)
+    return shared
+
+
+#: Price sheets for dollars per conversation: (chat model, summarizer model).
+SHEETS: dict[str, tuple[str, str]] = {
+    "gpt-4o-mini": ("gpt-4o-mini", "gpt-4o-mini"),
+    "gpt-4.1-mini": ("gpt-4.1-mini", "gpt-4.1-mini"),
+    "gpt-5-mini": ("gpt-5-mini", "gpt-5-mini"),
+    "claude-haiku-4.5": ("claude-haiku-4.5", "claude-haiku-4.5"),
+    "gpt-5-mini chat + gpt-4o-mini summarizer": ("gpt-5-mini", "gpt-4o-mini"),
+}
+CONTEXT_WINDOWS = (8000, 32000, 128000)
 
 
 def overflow_turns(prompt_tokens: Iterable[int], windows: Sequence[int]) -> dict[str, int]:

@@ -9,18 +9,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .billing import (
+    ANTHROPIC_HAIKU,
+    CONTEXT_WINDOWS,
+    OPENAI,
+    PRICES,
+    PRICES_AS_OF,
+    SHEETS,
+    CacheRule,
+    PromptBill,
+    dollars,
+    overflow_turns,
+    shared_prefix_of_messages,
+)
 from .chat_memories import CHAT_MEMORIES, Budgets, ChatMemoryFactory
-from .common import count_prompt, note, progress, runnable_systems
+from .common import count_prompt, counter, note, progress, runnable_systems
 from .locomo import Conversation
+
+RULES: dict[str, CacheRule] = {"openai": OPENAI, "anthropic": ANTHROPIC_HAIKU}
+
+
+class PromptTokenizer:
+    """Each message of a prompt as token ids (``<|role|>`` header + content), memoized: what a
+    provider's prefix cache compares. Lengths differ from ``count_prompt`` by the per-message
+    framing only; caching uses these ids, counts stay the core counter's."""
+
+    def __init__(self) -> None:
+        import tiktoken
+
+        self._encoding = tiktoken.get_encoding(counter().encoding_name)
+        self._memo: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    def __call__(self, messages: Sequence[dict[str, Any]]) -> list[tuple[int, ...]]:
+        out = []
+        for message in messages:
+            key = (str(message["role"]), str(message.get("content") or ""))
+            ids = self._memo.get(key)
+            if ids is None:
+                text = f"<|{key[0]}|>\n{key[1]}\n"
+                ids = tuple(self._encoding.encode(text, disallowed_special=()))
+                self._memo[key] = ids
+            out.append(ids)
+        return out
 
 
 @dataclass
 class Replay:
-    """Per turn: the prompt tokens sent and the summarizer input tokens spent."""
+    """Per turn: the prompt tokens sent and the summarizer input tokens spent; per cache rule,
+    the prompt tokens a provider would serve from its cache."""
 
     prompt_tokens: list[int] = field(default_factory=list)
     summarizer_input_tokens: list[int] = field(default_factory=list)
     summarizer_calls: int = 0
+    bills: dict[str, PromptBill] = field(
+        default_factory=lambda: {name: PromptBill() for name in RULES}
+    )
 
 
 def replay(
@@ -33,12 +76,28 @@ def replay(
     """Replay one conversation as a chat (speaker_a as user, speaker_b as assistant)."""
     memory = factory(budgets, workdir, conversation.sample_id)
     out = Replay()
+    tokenize = PromptTokenizer()
+    previous: list[tuple[int, ...]] | None = None
     try:
         for turn in progress(conversation.turns, f"{label} {conversation.sample_id}"):
             before = memory.meter.input_tokens
             memory.add(turn.chat_role, turn.text, turn.created_at)
-            out.prompt_tokens.append(count_prompt(memory.prompt()))
+            prompt = memory.prompt()
+            tokens = count_prompt(prompt)
+            out.prompt_tokens.append(tokens)
             out.summarizer_input_tokens.append(memory.meter.input_tokens - before)
+            ids = tokenize(prompt)
+            shared = shared_prefix_of_messages(ids, previous)
+            length = sum(len(m) for m in ids)
+            for name, rule in RULES.items():
+                bill = out.bills[name]
+                cached = min(rule.cached_shared(shared, length), tokens)
+                bill.calls += 1
+                bill.prompt_tokens += tokens
+                bill.cached_tokens += cached
+                if rule.writes_billed and length >= rule.min_tokens:
+                    bill.written_tokens += tokens - cached
+            previous = ids
         out.summarizer_calls = memory.meter.calls
     finally:
         memory.close()
@@ -80,6 +139,20 @@ def run_token_cost(
             "(tiered-memory and seed-policy: build_summary_prompt). tiered-memory uses "
             "HashEmbedder (Tier 3 does not change the context)."
         ),
+        "prices": {
+            "as_of": PRICES_AS_OF,
+            "usd_per_million_tokens": {
+                name: {
+                    "input": p.input,
+                    "cached_input": p.cached_input,
+                    "cache_write": p.cache_write,
+                    "output": p.output,
+                    "cache_rule": p.rule.name,
+                }
+                for name, p in PRICES.items()
+            },
+            "sheets": {name: {"chat": c, "summarizer": s} for name, (c, s) in SHEETS.items()},
+        },
         "conversations": conv_rows,
         "conversation_tokens": total_conversation_tokens,
         "systems": {},
@@ -92,10 +165,12 @@ def run_token_cost(
     )
     for name, factory in runnable_systems(systems, registry, out["skipped"]):
         total = Replay()
+        runs: list[Replay] = []
         try:
             with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
                 for conversation in conversations:
                     run = replay(factory, conversation, budgets, Path(tmp), name)
+                    runs.append(run)
                     total.prompt_tokens += run.prompt_tokens
                     total.summarizer_input_tokens += run.summarizer_input_tokens
                     total.summarizer_calls += run.summarizer_calls
@@ -109,13 +184,56 @@ def run_token_cost(
             "max_prompt_tokens": max(total.prompt_tokens, default=0),
             "summarizer_calls": total.summarizer_calls,
             "summarizer_input_tokens": sum(total.summarizer_input_tokens),
+            **billing_row(runs, budgets, cache=True),
         }
+        if name == "full-history":
+            out["systems"]["full-history-uncached"] = {
+                **out["systems"][name],
+                **billing_row(runs, budgets, cache=False),
+            }
         out["per_turn"][name] = {
             "prompt_tokens": total.prompt_tokens,
             "summarizer_input_tokens": total.summarizer_input_tokens,
         }
     add_ratios(out)
     return out
+
+
+def billing_row(runs: Sequence[Replay], budgets: Budgets, cache: bool) -> dict[str, Any]:
+    """Cached tokens (OpenAI rule), dollars per conversation per price sheet, overflows.
+
+    Summarizer output = ``summary_output_tokens`` per call (the fakes' fixed answer); the chat
+    model's own output is the same for every system and left out.
+    """
+    bills = {rule: PromptBill() for rule in RULES}
+    for run in runs:
+        for rule, bill in run.bills.items():
+            total = bills[rule]
+            total.calls += bill.calls
+            total.prompt_tokens += bill.prompt_tokens
+            if cache:
+                total.cached_tokens += bill.cached_tokens
+                total.written_tokens += bill.written_tokens
+    conversations = max(1, len(runs))
+    summarizer_in = sum(sum(r.summarizer_input_tokens) for r in runs)
+    summarizer_out = sum(r.summarizer_calls for r in runs) * budgets.summary_output_tokens
+    cost = {}
+    for sheet, (chat, summarizer) in SHEETS.items():
+        price = PRICES[chat]
+        bill = bills[price.rule.name]
+        usd = dollars(bill, price, summarizer_in, summarizer_out, PRICES[summarizer])
+        cost[sheet] = round(usd / conversations, 6)
+    return {
+        "cached_prompt_tokens": bills["openai"].cached_tokens,
+        "cache_hit_share": round(bills["openai"].cache_hit_share, 4),
+        "anthropic_cache_read_tokens": bills["anthropic"].cached_tokens,
+        "anthropic_cache_write_tokens": bills["anthropic"].written_tokens,
+        "summarizer_output_tokens": summarizer_out,
+        "cost_usd": cost,
+        "overflow_turns": overflow_turns(
+            (t for r in runs for t in r.prompt_tokens), CONTEXT_WINDOWS
+        ),
+    }
 
 
 def add_ratios(out: dict[str, Any]) -> None:
@@ -154,6 +272,19 @@ def add_ratios(out: dict[str, Any]) -> None:
             tiered["summarizer_input_vs_conversation"] <= 1.3
         ),
     }
+    full_cost = systems.get("full-history", {}).get("cost_usd", {}).get("gpt-4o-mini")
+    mine = tiered["cost_usd"]["gpt-4o-mini"]
+    others = [r["cost_usd"]["gpt-4o-mini"] for n, r in systems.items() if n != "tiered-memory"]
+    goals.update(
+        {
+            "cost_at_most_0.1x_full_history_cached (gpt-4o-mini)": (
+                full_cost is not None and mine <= 0.1 * full_cost
+            ),
+            "lowest_cost_of_every_system (gpt-4o-mini)": all(mine < c for c in others),
+            "cache_hit_share_at_least_0.8": tiered["cache_hit_share"] >= 0.8,
+            "no_overflow_at_8k": tiered["overflow_turns"]["8000"] == 0,
+        }
+    )
     out["goals"] = {"tiered-memory": goals}
     for goal, ok in goals.items():
         note(f"  goal {goal}: {'PASS' if ok else 'FAIL'}")

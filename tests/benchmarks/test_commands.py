@@ -219,9 +219,16 @@ def test_token_cost_json_shape(data: Path, tmp_path: Path) -> None:
     assert result["conversations"] == [
         {"sample_id": "syn-1", "turns": turns, "tokens": result["conversation_tokens"]}
     ]
+    assert "full-history-uncached" in result["systems"]
     for name, row in result["systems"].items():
         assert {"total_prompt_tokens", "max_prompt_tokens", "summarizer_calls",
-                "summarizer_input_tokens"} <= set(row)  # fmt: skip
+                "summarizer_input_tokens", "cached_prompt_tokens", "cache_hit_share", "cost_usd",
+                "overflow_turns"} <= set(row)  # fmt: skip
+        assert set(row["overflow_turns"]) == {"8000", "32000", "128000"}
+        assert row["cached_prompt_tokens"] == 0  # every prompt is under the 1,024-token minimum
+        assert all(usd > 0 for usd in row["cost_usd"].values())
+        if name == "full-history-uncached":
+            continue
         per_turn = result["per_turn"][name]
         assert len(per_turn["prompt_tokens"]) == turns
         assert sum(per_turn["prompt_tokens"]) == row["total_prompt_tokens"]
@@ -234,11 +241,13 @@ def test_token_cost_json_shape(data: Path, tmp_path: Path) -> None:
         if name in result["systems"]:
             assert result["systems"][name]["summarizer_calls"] > 0
             assert result["systems"][name]["total_prompt_tokens"] < full["total_prompt_tokens"]
-    assert set(result["goals"]["tiered-memory"]) == {
+    assert {
         "total_prompt_10x_below_full_history",
         "max_prompt_within_budget",
         "summarizer_input_at_most_1.3x_conversation",
-    }
+        "cache_hit_share_at_least_0.8",
+        "no_overflow_at_8k",
+    } <= set(result["goals"]["tiered-memory"])
     assert (tmp_path / "tokens.png").is_file()
 
 
