@@ -27,6 +27,7 @@ from .common import count_prompt, counter, note, progress, runnable_systems
 from .locomo import Conversation
 
 RULES: dict[str, CacheRule] = {"openai": OPENAI, "anthropic": ANTHROPIC_HAIKU}
+DOLLAR_SHEET = "gpt-4o-mini"  # the sheet of the per-conversation plot
 
 
 class PromptTokenizer:
@@ -157,6 +158,8 @@ def run_token_cost(
         "conversation_tokens": total_conversation_tokens,
         "systems": {},
         "per_turn": {},
+        "dollars_per_conversation": {},
+        "dollar_sheet": DOLLAR_SHEET,
         "skipped": {},
     }
     note(
@@ -185,6 +188,14 @@ def run_token_cost(
             "summarizer_calls": total.summarizer_calls,
             "summarizer_input_tokens": sum(total.summarizer_input_tokens),
             **billing_row(runs, budgets, cache=True),
+        }
+        out["dollars_per_conversation"][name] = {
+            "cached": [
+                billing_row([r], budgets, cache=True)["cost_usd"][DOLLAR_SHEET] for r in runs
+            ],
+            "uncached": [
+                billing_row([r], budgets, cache=False)["cost_usd"][DOLLAR_SHEET] for r in runs
+            ],
         }
         if name == "full-history":
             out["systems"]["full-history-uncached"] = {
@@ -325,6 +336,37 @@ def plot_token_cost(result: dict[str, Any], path: Path) -> None:
     bottom.set_xlabel("turn (conversations back to back)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    note(f"wrote {path}")
+    plot_dollars(result, path.with_name(path.stem + "-dollars.png"))
+
+
+def plot_dollars(result: dict[str, Any], path: Path) -> None:
+    """Dollars per conversation vs its length, per system, with and without prompt caching."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = [row["tokens"] for row in result["conversations"]]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, series in result.get("dollars_per_conversation", {}).items():
+        (line,) = ax.plot(
+            [lengths[i] for i in order], [series["cached"][i] for i in order], marker="o",
+            markersize=3, label=f"{name} (cached)",
+        )  # fmt: skip
+        ax.plot(
+            [lengths[i] for i in order], [series["uncached"][i] for i in order], linestyle=":",
+            color=line.get_color(), linewidth=1, label=f"{name} (no caching)",
+        )  # fmt: skip
+    ax.set_xlabel("conversation length (tokens)")
+    ax.set_ylabel(f"dollars per conversation ({result.get('dollar_sheet', '')}, chat + summarizer)")
+    ax.set_yscale("log")
+    ax.set_title("Dollars per conversation, prompt caching under the OpenAI rule")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     note(f"wrote {path}")
