@@ -48,6 +48,8 @@ class MemoryConfig:
         index_batch: Tier-3 writes are batched: messages are embedded and stored once this many
             wait (and always before a recall, on ``flush()`` and ``close()``), which keeps the
             vector store off the per-message path. Waiting messages are safe in the log.
+        secret_detector: what finds secrets (``tiered_memory.redact.SecretDetector``, with
+            ``find(text, *, previous, pii)``); None is the built-in detector.
         summarizer_base_url: an OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM
             Studio: e.g. ``"http://localhost:11434/v1"``) for the default summarizer; overrides
             ``TIERED_MEMORY_SUMMARIZER_BASE_URL``.
@@ -78,6 +80,7 @@ class MemoryConfig:
     summary_lag_warning: float = 300.0
     close_timeout: float = 5.0
     summarizer_base_url: str | None = None
+    secret_detector: Any = field(default=None, hash=False, compare=False)
     summarizer_model: str | None = None
 
     def __post_init__(self) -> None:
@@ -124,6 +127,13 @@ class MemoryConfig:
 
     def _check_types(self) -> None:
         """Each field of its type first, so that a wrong type is a ConfigError naming it."""
+        detector = self.secret_detector
+        _require(
+            detector is None or callable(getattr(detector, "find", None)),
+            "secret_detector",
+            detector,
+            "None or an object with find(text, *, previous, pii) (tiered_memory.redact)",
+        )
         for name in _INT_FIELDS:
             value = getattr(self, name)
             _require(isinstance(value, int) and not isinstance(value, bool), name, value, "an int")

@@ -40,22 +40,37 @@ def check_reserve(reserve_tokens: int) -> None:
         raise InvalidMessageError(f"reserve_tokens must be an int >= 0, got {reserve_tokens!r}")
 
 
-def secret_filter(config: MemoryConfig) -> Callable[[Message], Message]:
-    """What a message looks like on its way to the summary and Tier 3 (secrets redacted)."""
+Prepare = Callable[[Message, "Message | None"], Message]
+
+
+def secret_filter(config: MemoryConfig) -> Prepare:
+    """What a message looks like on its way to the summary and Tier 3 (secrets redacted).
+
+    The returned function takes the message and the one before it in its session (if known): a
+    question there ("what's your PIN?") makes a bare reply a secret.
+    """
     if config.secrets == "keep":
-        return lambda message: message
+        return _as_given
     from .redact import redact
 
-    def redacted(message: Message) -> Message:
-        result = redact(message.content)
+    detector = config.secret_detector
+
+    def redacted(message: Message, previous: Message | None = None) -> Message:
+        before = previous.content if previous is not None else None
+        result = redact(message.content, previous=before, detector=detector)
         calls = tuple(  # tool arguments carry secrets too ({"api_key": "sk-..."})
-            ToolCall(c.id, c.name, redact(c.arguments).text) for c in message.tool_calls
+            ToolCall(c.id, c.name, redact(c.arguments, detector=detector).text)
+            for c in message.tool_calls
         )
         if not result.changed and calls == message.tool_calls:
             return message
         return replace(message, content=result.text, tool_calls=calls)
 
     return redacted
+
+
+def _as_given(message: Message, previous: Message | None = None) -> Message:
+    return message
 
 
 def prepare_batch(
@@ -77,7 +92,8 @@ def prepare_batch(
         for call in message.tool_calls:
             call.check_arguments()
     if config.secrets == "redact_all":
-        batch = [secret_filter(config)(m) for m in batch]
+        prepare = secret_filter(config)
+        batch = [prepare(m, batch[i - 1] if i else None) for i, m in enumerate(batch)]
     return [StoredMessage(m, counter.count_message(m)) for m in batch]
 
 
@@ -119,6 +135,7 @@ def build_message(role: str, content: str, **fields: Any) -> Message:
 
 
 __all__ = [
+    "Prepare",
     "RecallFilters",
     "as_utc",
     "build_message",

@@ -67,7 +67,9 @@ def test_an_over_budget_summary_is_planned_as_a_condense_step() -> None:
 
 
 def test_prepare_maps_every_message_before_it_is_sent() -> None:
-    step = plan_step(state(pending=2), CONFIG, COUNTER, lambda m: Message("user", "X", id=m.id))
+    step = plan_step(
+        state(pending=2), CONFIG, COUNTER, lambda m, previous: Message("user", "X", id=m.id)
+    )
     assert step is not None and {m.content for m in step.request.messages} == {"X"}
 
 

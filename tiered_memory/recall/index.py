@@ -47,12 +47,15 @@ def is_recall_exchange(message: Message) -> bool:
 
 
 def document_for(
-    session_id: str, item: StoredMessage, prepare: Callable[[Message], Message]
+    session_id: str,
+    item: StoredMessage,
+    prepare: Callable[[Message, Message | None], Message],
+    previous: Message | None = None,
 ) -> StoredDocument | None:
     """What Tier 3 stores for a message (redacted by ``prepare``), or None for nothing."""
     if is_recall_exchange(item.message):
         return None
-    message = prepare(item.message)
+    message = prepare(item.message, previous)
     text = message.content
     for call in message.tool_calls:
         if call.name != RECALL_TOOL_NAME:
@@ -139,7 +142,7 @@ class LongTermIndex:
         vectors: Callable[[], LongTermStore],
         embedder: Callable[[], Embedder],
         lexical: LexicalCache,
-        prepare: Callable[[Message], Message],
+        prepare: Callable[[Message, Message | None], Message],
         weights: RankingWeights | None = None,
     ) -> None:
         self.user_id = user_id
@@ -159,8 +162,11 @@ class LongTermIndex:
         done = 0
         for start in range(0, len(items), INDEX_CHUNK):
             chunk = items[start : start + INDEX_CHUNK]
-            pairs = [(s, document_for(s, item, self.prepare)) for s, item in chunk]
-            docs = [doc for _, doc in pairs if doc is not None]
+            docs = [
+                doc
+                for n, (s, item) in enumerate(chunk)
+                if (doc := document_for(s, item, self.prepare, _previous(chunk, n))) is not None
+            ]
             if docs:
                 vectors = yield Embed(self._embedder(), [d.text for d in docs])
                 records = self._records(docs, check_vectors(vectors, len(docs)))
@@ -251,6 +257,14 @@ class LongTermIndex:
             yield Call(self._vectors().delete, (self.user_id, keys))
         if user:
             self.lexical.drop(self.store, self.user_id)
+
+
+def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | None:
+    """The message before ``chunk[n]`` in its session, when the chunk holds it."""
+    if n == 0:
+        return None
+    (session, item), (before_session, before) = chunk[n], chunk[n - 1]
+    return before.message if before_session == session and before.seq == item.seq - 1 else None
 
 
 def indexed_created(doc: StoredDocument) -> datetime:

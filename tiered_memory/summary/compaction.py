@@ -31,17 +31,21 @@ def plan_step(
     state: SessionState,
     config: MemoryConfig,
     counter: TokenCounter,
-    prepare: Callable[[Message], Message] | None = None,
+    prepare: Callable[[Message, Message | None], Message] | None = None,
 ) -> CompactionStep | None:
     """The next summarizer call for ``state``, or None when the summary is up to date.
 
     Pending messages are summarized first, in batches of whole tool units; an over-budget summary
-    is then re-condensed. ``prepare`` maps each message before it is sent (secret redaction).
+    is then re-condensed. ``prepare`` maps each message (with the one before it) before it is sent (redaction).
     """
     if state.pending:
         count = take_batch(state.pending, config.summarizer_batch_tokens)
         batch = state.pending[:count]
-        messages = tuple(prepare(i.message) if prepare else i.message for i in batch)
+        originals = [i.message for i in batch]
+        messages = tuple(
+            prepare(m, originals[n - 1] if n else None) if prepare else m
+            for n, m in enumerate(originals)
+        )
         request = SummaryRequest(
             previous_summary=state.summary,
             messages=messages,

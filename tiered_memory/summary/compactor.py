@@ -57,7 +57,7 @@ class Compactor:
         store: SessionStore,
         call: SummarizerCall,
         counter: TokenCounter,
-        prepare: Callable[[Message], Message],
+        prepare: Callable[[Message, Message | None], Message],
     ) -> None:
         self.user_id = user_id
         self.session_id = session_id

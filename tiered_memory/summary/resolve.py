@@ -1,5 +1,5 @@
-"""Which summarizer a memory uses: the one given, else a configured server, else OpenAI, else
-the offline one."""
+"""Which summarizer a memory uses: the one given, else an OpenAI-compatible server when a base URL
+is configured, else gpt-4o-mini when ``OPENAI_API_KEY`` is set, else the offline one."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def resolve_summarizer(summarizer: Any | None, config: MemoryConfig) -> Summariz
         if not callable(getattr(summarizer, "asummarize", None)):
             return SyncOnlySummarizer(summarizer)
         return summarizer  # type: ignore[no-any-return]
+    from .openai_compatible import summarizer_from_config
+
+    compatible = summarizer_from_config(config)  # a base URL in the config or the environment
+    if compatible is not None:
+        return compatible
     if os.environ.get("OPENAI_API_KEY"):
         from ..resources import summarizer_plugin
 
