@@ -57,3 +57,24 @@ def test_the_core_imports_no_adapter_and_no_benchmark() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_wheel_installs_only_the_project_packages() -> None:
+    """``pip install .`` ships the core, its thin adapters and the MCP server; the benchmarks are
+    their own distribution (``bench/``) and no generic top-level name is installed."""
+    from pathlib import Path
+
+    import tomllib
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    top_level = {name.split(".")[0] for name in find_packages(str(root), include=include)}
+    assert top_level == {
+        "tiered_memory",
+        "langchain_tiered_memory",
+        "llamaindex_tiered_memory",
+        "openai_agents_tiered_memory",
+        "tiered_memory_mcp",
+    }
