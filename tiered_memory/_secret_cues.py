@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = ["PLACEHOLDER_PREFIX", "STOPWORDS", "Context", "context_of", "cue_hits", "previous_hits"]
@@ -135,11 +135,12 @@ _PASSWORD_CUES = """
 """
 # German and Dutch glue compounds: "Bankpasswort", "WLAN-Passwort", "routerwachtwoord".
 _COMPOUND_STEMS = "passwort|kennwort|wachtwoord|pincode|geheimzahl|alarmcode|zugangscode"
-_WEAK_PASSWORD_CUES = "pass|login|log-in|wifi|wi-fi|wlan|network key|netzwerkschlüssel"
+_WEAK_PASSWORD_CUES = "pass|wifi|wi-fi|wlan|network key|netzwerkschlüssel"
+# "clave", "clé", "Schlüssel" are also everyday words for a password: a made-up value is enough.
+_MEDIUM_SECRET_CUES = "schlüssel|schluessel|clave|llave|clé|cle|chiave|chave|sleutel"
 _SECRET_CUES = """
-    secret|secrets|secret key|key|keys|credentials|geheimnis|schlüssel|schluessel|clave|llave|
-    secreto|clé|cle|chiave|segreto|chave|segredo|sleutel|geheim|credenciales|credenziali|
-    credenciais|zugangsdaten
+    secret|secrets|secret key|key|keys|credentials|geheimnis|secreto|segreto|segredo|geheim|
+    credenciales|credenziali|credenciais|zugangsdaten
 """
 _CODE_CUES = "code|codes|código|codigo|codice|kode"
 # Context words: a 4-8 digit number near them is a code ("punch in 8842 on the keypad").
@@ -158,11 +159,28 @@ _CLASSES = (
     ("token", _TOKEN_CUES, "token"),
     ("password", _PASSWORD_CUES, "password"),
     ("weak_password", _WEAK_PASSWORD_CUES, "password"),
+    ("medium_secret", _MEDIUM_SECRET_CUES, "secret"),
     ("secret", _SECRET_CUES, "secret"),
     ("code", _CODE_CUES, "password"),
     ("alarm", _ALARM_CONTEXT, "password"),
 )
 _KIND = {name: kind for name, _, kind in _CLASSES}
+# What a value after a cue of each class must look like: "word" any word that is not a function
+# word, "shaped" made up (letters and digits, symbols, inner capitals), "token" high-entropy.
+_TIER = {
+    "security": "word",
+    "security_ctx": "word",
+    "password": "word",
+    "api": "shaped",
+    "private": "shaped",
+    "weak_password": "shaped",
+    "medium_secret": "shaped",
+    "token": "token",
+    "secret": "token",
+}
+_PLURAL_CUES = frozenset(
+    ["passwords", "passwörter", "passwoerter", "kennwörter", "contraseñas", "senhas", "wachtwoorden", "pins", "codes", "keys", "tokens", "secrets"]
+)
 
 _WORD_START = r"(?:(?<![^\W\d_])|(?-i:(?<=[a-z])(?=[A-Z])))"
 _WORD_END = r"(?![^\W\d_])"
@@ -254,7 +272,9 @@ _TO = _alt("to|into|auf|zu|in|a|por|en|à|pour|con|para|naar|op")
 _SAID = _alt(
     """
     i put|i used|i use|i chose|i picked|i wrote|i typed|i entered|i gave|i said|i set|
-    ich habe|puse|usé|j'ai mis|j'ai choisi|ho messo|ho scelto|coloquei|escolhi|ik heb"""
+    i always use|ich habe|habe ich|nehme ich|verwende ich|benutze ich|ich nehme|ich verwende|
+    puse|usé|uso|utilizo|j'ai mis|j'ai choisi|j'utilise|ho messo|ho scelto|uso|coloquei|escolhi|
+    eu uso|uso sempre|ik heb|ik gebruik|gebruik ik"""
 )
 _FILLERS = _alt(
     """
@@ -309,12 +329,20 @@ _USE_VERB = re.compile(
     r"gebruikt|neem|kies|typ|vul)(?![^\W\d_])[^.!?\n]{0,24}$",
     re.IGNORECASE,
 )
+_POSSESSIVES = _alt(
+    """
+    my|the|our|your|his|her|their|a|an|this|mein|meine|meinen|dein|deine|das|der|die|den|unser|
+    unsere|ein|eine|mi|mis|tu|su|la|el|nuestra|nuestro|una|un|mon|ma|le|notre|votre|ton|ta|une|
+    il|lo|mia|mio|tua|tuo|la mia|il mio|o|a|meu|minha|o meu|a minha|um|uma|mijn|het|de|ons|onze|
+    je|jouw|een"""
+)
 _VALUE_FIRST = re.compile(
     r"(?<!\S)(?:[\"'`«„“‘](?P<quoted>[^\"'`«»„“”‘’\n]{1,128})[\"'`»“”‘’]|(?P<bare>[^\s\"'`«»“”]{1,64}))"
     r"[ \t]{1,4}(?:"
     r"(?P<as>as|als|como|comme|come|for|für|pour|para|per|voor|zum|zur)"
     rf"|(?P<cop>is|was|ist|war|es|era|est|c'est|è|é|sera|será|sarà|wordt|will be|becomes|bleibt))"
-    r"[ \t]{1,4}(?:[^\W\d_][\w'’-]{0,23}[ \t]{1,4}){0,3}?"
+    rf"[ \t]{{1,4}}(?:(?:{_POSSESSIVES}){_WORD_END}[ \t]{{1,4}}"
+    r"(?:[^\W\d_][\w'’-]{0,23}[ \t]{1,4}){0,2}?)?"
     rf"(?P<cue>{_CUE.pattern[len(_WORD_START) :]})"
     r"(?=[ \t]{0,4}(?:$|[\n.,;:!?)\]\"'»“”(]|(?:and|und|y|et|en|but|aber|pero|mais|ma|mas|"
     r"maar|please|bitte|por|s'il|per|for|für|pour|para|voor|from|on|now|at|bei|de|del|du|di|da|"
@@ -334,7 +362,13 @@ _LOGIN = re.compile(
     r"(?:[ \t]{1,4}[^\s:=/|]{1,30}){1,3}?)?"
     r"(?:[ \t]{1,4}(?:is|are|sind|ist|son|sont|sono|são|zijn|es|est|è|é))?"
     r"[\"']?[ \t]{0,4}[:=]?[ \t]{0,4}"
-    r"(?P<user>[^\s/|:,;\"']{1,64})[ \t]{0,4}(?:/|\||:)[ \t]{0,4}(?P<val>[^\s,;]{1,128})",
+    r"(?P<user>[\w.@+-]{1,64})(?:[ \t]{0,4}[/|][ \t]{0,4}|:)(?P<val>(?!/)[^\s,;]{1,128})",
+    re.IGNORECASE,
+)
+_WITH_CUE = re.compile(
+    r"(?<![^\W\d_])(?:with|use|using|try|enter|type|mit|con|avec|com|met|usa|utiliza|utilise|"
+    r"gebruik|benutze|verwende|nimm)(?:[ \t]{1,4}(?:the|my|your|this|das|dem|diesem|la|el|le|il|"
+    r"o|de|het|mein|meinem|mijn|mon|ma|mi|mio|mia|meu|minha))?[ \t]{1,4}$",
     re.IGNORECASE,
 )
 _ANSWER = re.compile(
@@ -408,6 +442,9 @@ _STOPWORD_TEXT = """
     errada errado certa certo expirada expirado mudada mudado salva salvo esquecida esquecido
     segura seguro fraca fraco forte longa longo curta curto nova novo velha velho mesma mesmo
     secreta secreto válida necessária obrigatória algo nada tudo dois três
+    manager managers generator generators storage protection reset policy policies field hint
+    hints strength requirements requirement change recovery vault app file list entry prompt
+    screen box form rules rule length expiry expiration security protected keeper managed
     ja nee dank bedankt goed de het een ik jij je hij zij wij jullie mijn jouw zijn haar ons
     onze is zijn was wordt heeft hebben kan moet en of maar ook nog al heel te van in op met
     zonder voor over als wat wie waar wanneer hoe hier daar fout juist verlopen veranderd
@@ -421,10 +458,10 @@ _CODE_REFERENCE = re.compile(
     r"(?:os\.environ|os\.getenv|getenv\(|process\.env|env\(|\{\{|%\(|\$\{|\$[A-Z_]{2,}\b)"
     r"|\$[A-Z_][A-Z0-9_]*$|\$\{[A-Za-z_][A-Za-z0-9_]*\}$|<[A-Za-z_ -]{1,40}>$"
 )
-_PARTICIPLE = re.compile(r"[a-z]{3,}(?:ed|ing)")
+_PARTICIPLE = re.compile(r"[a-z]{3,}(?:ed|ing|ly)")  # "is expired", "is working", "are generally"
 _MASK_CHARS = frozenset("*•●·x")
-_LEADING_PUNCT = "([{<\"'`«„“‘¿¡"
-_TRAILING_PUNCT = ".,;:?)]}>\"'`»“”’"
+_LEADING_PUNCT = "([{<\"'`«„“‘¿¡*"
+_TRAILING_PUNCT = ".,;:?)]}>\"'`»“”’*"
 _HAS_DIGIT = re.compile(r"[0-9]")
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _SYMBOL = re.compile(r"[!@#$%^&*+=~?|\\/<>{}\[\]]")
@@ -438,8 +475,20 @@ _DATE_LIKE = re.compile(
 )
 _TRANSITION = re.compile(r"[^\W\d_][0-9]|[0-9][^\W\d_]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][\w.-]{0,63}[=:]")  # max_tokens=512: a setting, not a token
+# Amounts, URLs, addresses, host and file names, code: shaped, but not credentials.
+_NOT_A_CREDENTIAL = re.compile(
+    r"^[$€£¥]|^[0-9.,]+[$€£%]|^[0-9]+[-–][^\W\d_]+$|/(?:month|mo|year|yr|week|day|h|hr|hour)$|://|^//|@|"
+    r"[(),;]|=.|^[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|dev|de|es|fr|it|pt|nl|uk|co|app|"
+    r"html?|php|py|js|ts|json|ya?ml|txt|md|csv|pdf|png|jpe?g|gif|zip|exe)$",
+    re.IGNORECASE,
+)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")  # an id, not a secret
 _DIGIT_RUN = re.compile(r"[#*]?[0-9]{4,8}[#*]?")
+
+
+def is_cue_word(value: str) -> bool:
+    """True if ``value`` is itself a cue ("password=password" names no secret)."""
+    return len(value) <= 40 and _CUE.fullmatch(value) is not None
 
 
 def _entropy(value: str) -> float:
@@ -449,7 +498,7 @@ def _entropy(value: str) -> float:
 
 def shaped(value: str) -> bool:
     """Looks made up rather than a word: letters with digits, symbols or inner capitals."""
-    if len(value) < 4:
+    if len(value) < 4 or _NOT_A_CREDENTIAL.search(value):
         return False
     letters = _HAS_ALPHA.search(value) is not None
     digits = _HAS_DIGIT.search(value) is not None
@@ -467,13 +516,13 @@ def shaped(value: str) -> bool:
 
 def strong_token(value: str) -> bool:
     """A high-entropy token worth redacting near a cue even without a connecting word."""
-    if len(value) < 6 or "://" in value or "@" in value or value.startswith("#"):
+    if len(value) < 6 or _NOT_A_CREDENTIAL.search(value) or value.startswith("#"):
         return False
     if not (_HAS_ALPHA.search(value) and _HAS_DIGIT.search(value)):
         return False
     if _DATE_LIKE.fullmatch(value) or _ASSIGNMENT.match(value) or _UUID.fullmatch(value):
         return False
-    if _SYMBOL.search(value) is not None and "/" not in value:
+    if _SYMBOL.search(value[1:-1]) is not None and "/" not in value:
         return True
     if len(value) < 8:
         return False
@@ -513,6 +562,8 @@ class Context:
     """A security question: the reply may be a name of a few words."""
     keyish: bool = False
     """A weak cue (key, token, secret) or a secret in the message: credential shapes are values."""
+    asks: bool = False
+    """The message asks for the secret or announces it (a question, "send me", a trailing ":")."""
 
 
 def _cue_class(m: re.Match[str]) -> str:
@@ -585,6 +636,15 @@ def _inside_placeholder(text: str, pos: int) -> bool:
     return begin >= 0 and text.find("]", begin) >= pos
 
 
+_ASKS = re.compile(
+    r"\?|[:：]\s*$|(?<![^\W\d_])(?:what|what's|whats|tell|send|give|share|need|remind|type|enter|"
+    r"next message|wie|was|welche[snr]?|sag|schick|gib|brauche|cuál|cual|qué|dime|dame|manda|"
+    r"envía|necesito|quel|quelle|dis|donne|envoie|besoin|qual|dimmi|dammi|manda|serve|"
+    r"preciso|diz|me diga|wat|welk|welke|stuur|geef|nodig)(?![^\W\d_])",
+    re.IGNORECASE,
+)
+
+
 def context_of(previous: str, had_secret: bool) -> Context:
     """The context a previous message sets: which cues it holds, whether it held a secret."""
     strong = digits = security = keyish = False
@@ -600,7 +660,8 @@ def context_of(previous: str, had_secret: bool) -> Context:
             keyish = True
     if had_secret or PLACEHOLDER_PREFIX in previous:
         keyish = True
-    return Context(strong, digits, security, keyish)
+    asks = _ASKS.search(previous) is not None
+    return Context(strong, digits, security, keyish, asks)
 
 
 def _not_a_secret_code(text: str, m: re.Match[str]) -> bool:
@@ -633,7 +694,7 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
         window = text[max(0, cue.start() - 60) : cue.start()] + " " + text[end : end + 40]
         if _CHANGE_VERB.search(window) is None:
             return False
-    if m.group("said") is not None and cls not in ("security", "security_ctx"):
+    if m.group("said") is not None and _TIER.get(cls) != "word":
         return False
     if PLACEHOLDER_PREFIX in value or _CODE_REFERENCE.match(value):
         return False
@@ -648,24 +709,31 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
         if ok and _UNIT_AFTER.match(text, end):
             return False
         if ok and m.group("none") is not None:  # "PIN 4829": no joining word, digits only
-            return _DIGITISH.fullmatch(value) is not None and cls == "digit"
+            return _DIGITISH.fullmatch(value) is not None and (
+                cls == "digit" or _code_number(text, start, end)
+            )
         return ok
-    if cls == "alarm":
-        return False
-    if quoted:
+    if cls == "alarm":  # "Alarm: 4490"
+        return m.group("assign") is not None and _DIGITISH.fullmatch(value) is not None
+    tier = _TIER.get(cls, "token")
+    if quoted and tier == "word":
         return value.strip().lower() not in STOPWORDS
+    if tier != "word":
+        loose = tier == "shaped" and m.group("none") is None and shaped(value)
+        return (strong_token(value) or loose) and value.lower() not in STOPWORDS
     bare_question = m.group("pronoun") is None and "?" in text[m.start() : start]
     if bare_question:
         return strong_token(value)
-    if m.group("none") is not None:
-        return strong_token(value) or (cls == "password" and shaped(value))
+    if m.group("none") is not None:  # "log in with the password Gooseberry"
+        if strong_token(value) or (cls == "password" and shaped(value)):
+            return True
+        before = text[max(0, cue.start() - 40) : cue.start()]
+        return _WITH_CUE.search(before) is not None and _plain_value_ok(value, natural=True)
     if _UNIT_AFTER.match(text, end) and value.isdigit():
         return False
-    if cls in ("password", "security", "security_ctx"):
-        if m.group("art") is not None and not shaped(value):
-            return False
-        return _plain_value_ok(value, natural)
-    return shaped(value) and value.lower() not in STOPWORDS
+    if m.group("art") is not None or cue.group().lower() in _PLURAL_CUES:
+        return shaped(value)  # "the password is the name of my dog", "passwords are ..."
+    return _plain_value_ok(value, natural)
 
 
 def _extend_name(text: str, end: int) -> int:
@@ -719,6 +787,8 @@ def _value_first_hits(text: str) -> Iterator[Hit]:
             continue
         if cls in ("digit", "code"):
             ok = _DIGITISH.fullmatch(value) is not None
+        elif _TIER.get(cls) == "token":
+            ok = strong_token(value)
         elif cls in ("password", "security") and (
             quoted or m.group("cop") is not None or _USE_VERB.search(text, 0, m.start())
         ):
@@ -762,9 +832,7 @@ def _near_token(text: str, start: int, end: int, digits: bool, kind: str) -> Ite
     value = text[start:end]
     if end <= start or PLACEHOLDER_PREFIX in value or len(value) > 128:
         return
-    if strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value)):
-        yield start, end, kind
-    elif digits and _code_number(text, start, end):
+    if (strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value))) or (digits and _code_number(text, start, end)):
         yield start, end, kind
 
 
@@ -819,7 +887,7 @@ def cue_hits(text: str, previous: str | None = None) -> Iterator[Hit]:
             hit = _security_answer(text, cue, cls)
         if hit is not None:
             yield hit
-        if cls in ("security", "security_ctx"):
+        if cls in ("security", "security_ctx") or (cls == "code" and _not_a_secret_code(text, cue)):
             continue
         digits = cls in ("digit", "alarm")
         for start, end in _near_tokens(text, cue, covered):
@@ -874,13 +942,23 @@ def previous_hits(text: str, context: Context) -> Iterator[Hit]:
     ):
         yield start, end, kind
         return
-    for span in _all_tokens(text):
-        s, e = _strip(text, *span)
+    spans = list(_TOKEN.finditer(text, 0, min(len(text), 2000)))
+    if len(spans) > 12:  # a long message is no reply to the previous one
+        return
+    for span in spans:
+        s, e = _strip(text, *span.span())
         value = text[s:e]
         if e <= s or PLACEHOLDER_PREFIX in value:
             continue
-        if strong_token(value) or (context.digits and _code_number(text, s, e)):
+        if _strict_token(value) or (context.digits and context.asks and _code_number(text, s, e)):
             yield s, e, kind
+
+
+def _strict_token(value: str) -> bool:
+    """A token that is a credential even with no cue in its own message."""
+    if not strong_token(value) or len(value) < 8:
+        return False
+    return _entropy(value) >= 3.0 and len(_TRANSITION.findall(value)) >= 2
 
 
 def _short_reply_ok(core: str, words: list[str], context: Context) -> bool:
@@ -891,16 +969,9 @@ def _short_reply_ok(core: str, words: list[str], context: Context) -> bool:
         if context.digits and not context.strong:
             return _DIGITISH.fullmatch(value) is not None or strong_token(value)
         if context.strong:
-            return (
-                _DIGITISH.fullmatch(value) is not None
-                or shaped(value)
-                or (not context.digits and _plain_value_ok(value, natural=True))
-            )
+            plain = context.asks and not context.digits and _plain_value_ok(value, natural=True)
+            return _DIGITISH.fullmatch(value) is not None or shaped(value) or plain
         return strong_token(value) or (shaped(value) and _HAS_DIGIT.search(value) is not None)
-    if context.security and len(words) <= 4:
+    if context.security and context.asks and len(words) <= 4:
         return all(w[:1].isupper() or w.lower() in ("van", "von", "der", "de", "la") for w in words)
     return False
-
-
-def _all_tokens(text: str) -> Iterable[tuple[int, int]]:
-    return (m.span() for m in _TOKEN.finditer(text))

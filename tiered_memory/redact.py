@@ -228,6 +228,7 @@ _CODE_REFERENCE = re.compile(
     r"(?:os\.environ|os\.getenv|getenv\(|process\.env|env\(|\{\{|%\()"
     r"|\$[A-Z_][A-Z0-9_]*$|\$\{[A-Za-z_][A-Za-z0-9_]*\}$|<[A-Za-z_ -]{1,40}>$"
 )
+_PROSE_AFTER = re.compile(r"[ \t]{1,4}[a-z]{2,}")
 _PARTICIPLE = re.compile(r"[a-z]{3,}(?:ed|ing)")  # "the key is expired", "... is working"
 _MASK_CHARS = frozenset("*•●·")
 _LEADING_PUNCT = "([{<\"'`"
@@ -317,7 +318,7 @@ def _rstrip(text: str, start: int, end: int, chars: str) -> int:
 
 def _credential_like(value: str) -> bool:
     """A token/secret value: letters and digits mixed, or long and not a plain word."""
-    if len(value) < 6:
+    if len(value) < 6 or any(ch.isspace() for ch in value):
         return False
     has_digit = bool(_HAS_DIGIT.search(value))
     if has_digit and _HAS_ALPHA.search(value):
@@ -337,7 +338,7 @@ def _high_entropy(value: str) -> bool:
     return entropy >= 3.0
 
 
-def _accept(group: str, value: str, natural: bool) -> bool:
+def _accept(group: str, value: str, natural: bool, keyword: str) -> bool:
     core = value.rstrip("!")
     if not core or core.lower() in _STOPWORDS or set(core) <= _MASK_CHARS:
         return False
@@ -350,6 +351,10 @@ def _accept(group: str, value: str, natural: bool) -> bool:
             return False
     if group in ("k_token", "k_secret"):
         return _credential_like(core)
+    if _secret_cues.is_cue_word(core):  # "user=user&password=password"
+        return False
+    if group == "k_short" and keyword.lower() == "pass":  # "Monthly pass: $100", "the pass: ..."
+        return _secret_cues.shaped(core)
     return True
 
 
@@ -380,8 +385,14 @@ def _cue_value_span(
     quoted = m.group("quoted") is not None
     start, end = m.span("quoted" if quoted else "bare")
     span = _trim(text, start, end, quoted)
-    if span is None or not _accept(group, text[span[0] : span[1]], natural):
+    if span is None or not _accept(group, text[span[0] : span[1]], natural, m.group("kw")):
         return None
+    if (
+        group == "k_short"
+        and text[span[0] : span[1]].isalpha()
+        and _PROSE_AFTER.match(text, span[1])
+    ):
+        return None  # "pwd: Shows the current directory" describes a command
     tail = None if quoted else _VALUE_TAIL.match(text, end)
     if tail is not None:  # the pattern read at most 64 characters: extend to the value's end
         span = _trim(text, start, tail.end(), quoted)
