@@ -42,6 +42,7 @@ class Turn:
     text: str  # the utterance, plus " [shares a photo: caption]" when it has an image
     created_at: datetime
     is_speaker_a: bool
+    named: bool = True  # LoCoMo speakers are names; LongMemEval's are only "user"/"assistant"
 
     @property
     def message_id(self) -> str:
@@ -49,8 +50,9 @@ class Turn:
 
     @property
     def document(self) -> str:
-        """The text peers index for this turn: speaker name and utterance."""
-        return f"{self.speaker}: {self.text}"
+        """The text peers index for this turn: speaker name and utterance (LongMemEval: the
+        utterance, its speaker being a role, not a name)."""
+        return f"{self.speaker}: {self.text}" if self.named else self.text
 
     @property
     def chat_role(self) -> str:

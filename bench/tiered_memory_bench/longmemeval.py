@@ -83,6 +83,7 @@ def parse_question(item: dict[str, Any]) -> Conversation:
                     text=text,
                     created_at=date + timedelta(seconds=offset),
                     is_speaker_a=role == "user",
+                    named=False,
                 )
             )
             if raw.get("has_answer"):

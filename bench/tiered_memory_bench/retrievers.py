@@ -90,7 +90,7 @@ class TieredMemoryRetriever:
                     Message(
                         role="user",
                         content=self.content(turn),
-                        name=turn.speaker,
+                        name=turn.speaker if turn.named else None,
                         id=turn.message_id,
                         created_at=turn.created_at,
                         metadata={"dia_id": turn.dia_id},
