@@ -62,7 +62,7 @@ def _alt(words: str) -> str:
 
 # Cue classes, in the order they are tried (a longer, more specific cue first).
 _SECURITY = """
-    security question|security questions|security answer|security answers|secret question|
+    security question|security questions|security q|security answer|security answers|secret question|
     secret answer|memorable word|memorable information|memorable answer|recovery question|
     verification question|challenge question|challenge answer|mother's maiden name|
     mothers maiden name|mom's maiden name|mum's maiden name|maiden name|
@@ -94,7 +94,7 @@ _SECURITY_WORD = re.compile(
     re.IGNORECASE,
 )
 _DIGIT_CUES = """
-    pin|pins|pin code|pin number|pin-nummer|pincode|pin-code|geheimzahl|código pin|codigo pin|
+    pin|pins|pin code|pin number|nip|número secreto|numero secreto|código secreto|pin-nummer|pincode|pin-code|geheimzahl|código pin|codigo pin|
     code pin|codice pin|número pin|numero pin|alarm code|alarm pin|alarm system code|
     security code|door code|front door code|gate code|entry code|access code|garage code|
     garage door code|lock code|lockbox code|key safe code|safe code|keypad code|unlock code|
@@ -143,6 +143,15 @@ _SECRET_CUES = """
     credenciales|credenziali|credenciais|zugangsdaten
 """
 _CODE_CUES = "code|codes|código|codigo|codice|kode"
+# A secret given in pieces ("first half: ...", "the rest: ...").
+_PART_CUES = """
+    first part|second part|third part|last part|first half|second half|part one|part two|
+    part 1|part 2|the rest|rest of it|remainder|erster teil|zweiter teil|erste hälfte|
+    zweite hälfte|der rest|teil 1|teil 2|primera parte|segunda parte|primera mitad|
+    segunda mitad|el resto|première partie|deuxième partie|seconde partie|la suite|le reste|
+    prima parte|seconda parte|il resto|primeira parte|segunda parte|o resto|eerste deel|
+    tweede deel|de rest
+"""
 # Context words: a 4-8 digit number near them is a code ("punch in 8842 on the keypad").
 _ALARM_CONTEXT = """
     alarm|alarm system|keypad|disarm|arm the alarm|alarmanlage|entschärfen|alarma|desarmar|
@@ -162,6 +171,7 @@ _CLASSES = (
     ("medium_secret", _MEDIUM_SECRET_CUES, "secret"),
     ("secret", _SECRET_CUES, "secret"),
     ("code", _CODE_CUES, "password"),
+    ("part", _PART_CUES, "secret"),
     ("alarm", _ALARM_CONTEXT, "password"),
 )
 _KIND = {name: kind for name, _, kind in _CLASSES}
@@ -177,9 +187,23 @@ _TIER = {
     "medium_secret": "shaped",
     "token": "token",
     "secret": "token",
+    "part": "token",
 }
 _PLURAL_CUES = frozenset(
-    ["passwords", "passwörter", "passwoerter", "kennwörter", "contraseñas", "senhas", "wachtwoorden", "pins", "codes", "keys", "tokens", "secrets"]
+    [
+        "passwords",
+        "passwörter",
+        "passwoerter",
+        "kennwörter",
+        "contraseñas",
+        "senhas",
+        "wachtwoorden",
+        "pins",
+        "codes",
+        "keys",
+        "tokens",
+        "secrets",
+    ]
 )
 
 _WORD_START = r"(?:(?<![^\W\d_])|(?-i:(?<=[a-z])(?=[A-Z])))"
@@ -292,6 +316,7 @@ _QUALIFIER_START = _alt(
     bei|em|no|na|al|alla|al"""
 )
 _AFTER_CUE = re.compile(
+    r"(?:[ \t]{1,4}\([^()\n]{1,40}\))?"  # "the password (case sensitive) is ..."
     rf"(?P<qual>[ \t]{{1,4}}(?:{_QUALIFIER_START}){_WORD_END}"
     r"(?:[ \t]{1,4}[^\s:=?!.,;\"]{1,30}){0,3}?"
     rf"(?=[ \t]{{0,2}},?[ \t]{{1,4}}(?:{_COPULAS}){_WORD_END}|[ \t]{{0,4}}[:=]))?"
@@ -299,7 +324,7 @@ _AFTER_CUE = re.compile(
     r"(?P<assign>[\"'`]?[ \t]{0,4}(?::=|=>|->|→|[:=—–]))"
     rf"|[ \t]{{0,2}},?[ \t]{{1,4}}(?P<natural>{_COPULAS}){_WORD_END}(?:[ \t]{{0,4}}:)?"
     rf"|(?P<possessive>['’]s){_WORD_END}"
-    rf"|[ \t]{{0,4}}\?[ \t]{{0,4}}(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
+    rf"|[ \t]{{0,4}}(?P<ask>\?|\.\.\.|…)[ \t]{{0,4}}(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
     rf"|[ \t]{{1,4}}(?P<to>{_TO}){_WORD_END}:?"
     rf"|[ \t]{{1,4}}(?P<said>{_SAID}){_WORD_END}:?"
     r"|(?P<none>[ \t]{1,4}#?)"
@@ -365,6 +390,7 @@ _LOGIN = re.compile(
     r"(?P<user>[\w.@+-]{1,64})(?:[ \t]{0,4}[/|][ \t]{0,4}|:)(?P<val>(?!/)[^\s,;]{1,128})",
     re.IGNORECASE,
 )
+_PROSE = re.compile(r"[ \t]{1,4}[a-z]{2,}")
 _WITH_CUE = re.compile(
     r"(?<![^\W\d_])(?:with|use|using|try|enter|type|mit|con|avec|com|met|usa|utiliza|utilise|"
     r"gebruik|benutze|verwende|nimm)(?:[ \t]{1,4}(?:the|my|your|this|das|dem|diesem|la|el|le|il|"
@@ -373,7 +399,7 @@ _WITH_CUE = re.compile(
 )
 _ANSWER = re.compile(
     r"(?<![^\W\d_])(?:answer|answers|antwort|respuesta|réponse|reponse|risposta|resposta|"
-    r"antwoord)(?![^\W\d_])",
+    r"antwoord|(?-i:A)(?=[ \t]{0,2}:))(?![^\W\d_])",
     re.IGNORECASE,
 )
 _NEXT_WORD = re.compile(r"[ \t]{1,3}([^\s,;.!?()\"“”«»]{1,40})")
@@ -696,8 +722,10 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
             return False
     if m.group("said") is not None and _TIER.get(cls) != "word":
         return False
-    if PLACEHOLDER_PREFIX in value or _CODE_REFERENCE.match(value):
+    if PLACEHOLDER_PREFIX in value or _CODE_REFERENCE.match(value) or is_cue_word(value):
         return False
+    if cue.group().lower() in ("pwd", "pw") and value.isalpha() and _PROSE.match(text, end):
+        return False  # "pwd: Shows the current directory" documents a command
     if m.group("bare") is not None and _CODE_REFERENCE.match(m.group("bare").rstrip(".,;:!?")):
         return False
     if cls in ("digit", "code"):
@@ -721,7 +749,7 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     if tier != "word":
         loose = tier == "shaped" and m.group("none") is None and shaped(value)
         return (strong_token(value) or loose) and value.lower() not in STOPWORDS
-    bare_question = m.group("pronoun") is None and "?" in text[m.start() : start]
+    bare_question = m.group("ask") is not None and m.group("pronoun") is None
     if bare_question:
         return strong_token(value)
     if m.group("none") is not None:  # "log in with the password Gooseberry"
@@ -832,7 +860,9 @@ def _near_token(text: str, start: int, end: int, digits: bool, kind: str) -> Ite
     value = text[start:end]
     if end <= start or PLACEHOLDER_PREFIX in value or len(value) > 128:
         return
-    if (strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value))) or (digits and _code_number(text, start, end)):
+    if (strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value))) or (
+        digits and _code_number(text, start, end)
+    ):
         yield start, end, kind
 
 
@@ -958,7 +988,8 @@ def _strict_token(value: str) -> bool:
     """A token that is a credential even with no cue in its own message."""
     if not strong_token(value) or len(value) < 8:
         return False
-    return _entropy(value) >= 3.0 and len(_TRANSITION.findall(value)) >= 2
+    mixed = len(_INNER_CAPITAL.findall(value)) >= 2
+    return _entropy(value) >= 3.0 and (len(_TRANSITION.findall(value)) >= 2 or mixed)
 
 
 def _short_reply_ok(core: str, words: list[str], context: Context) -> bool:
