@@ -60,13 +60,13 @@ async def test_summary_block_keeps_a_fact_memory_flushed(tmp_path: Path) -> None
     assert all("My name is Kha." not in (m.content or "") for m in fifo)  # flushed
     text = memory_text(messages)
     assert "<conversation_summary>" in text
-    assert "My name is Kha." in text
+    assert "Kha" in text
 
 
 async def test_summary_block_summary_is_persisted(tmp_path: Path) -> None:
     await chat(small_memory("m1", summary_block(tmp_path)), "My name is Kha.")
     fresh = summary_block(tmp_path)  # e.g. after a restart
-    assert "My name is Kha." in await fresh.aget([], session_id="m1")
+    assert "Kha" in await fresh.aget([], session_id="m1")
     assert await fresh.aget([], session_id="other") == ""
 
 

