@@ -248,7 +248,9 @@ def test_new_input_survives_a_summary_landing_mid_turn(tmp_path: Any) -> None:
     summarizer = Flaky()
     factory = history_factory(
         path=tmp_path,
-        config=MemoryConfig(compaction="inline", window_tokens=80, summary_tokens=20, retry_backoff=0.0),
+        config=MemoryConfig(
+            compaction="inline", window_tokens=80, summary_tokens=20, retry_backoff=0.0
+        ),
         summarizer=summarizer,
         embeddings=HashEmbedder(),
     )
@@ -306,7 +308,9 @@ async def test_async_streaming_stores_the_whole_answer_once(memory_kwargs: dict[
 def test_fifty_turns_stay_within_budget_and_summary_keeps_the_name(
     tmp_path: Any, keyed: bool
 ) -> None:
-    config = MemoryConfig(compaction="inline", window_tokens=200, summary_tokens=100, retry_backoff=0.0)
+    config = MemoryConfig(
+        compaction="inline", window_tokens=200, summary_tokens=100, retry_backoff=0.0
+    )
     counter = token_counter(config.model)
     model = ScriptedChatModel(responder=lambda m: f"Here is a short note about turn {len(m)}.")
     kwargs = {

@@ -79,7 +79,9 @@ def test_tool_pairs_are_never_split_whatever_the_window_cuts(
             session_id="s1",
             user_id="kha",
             path=directory,
-            config=MemoryConfig(compaction="inline", window_tokens=window, summary_tokens=32, index_long_term=False),
+            config=MemoryConfig(
+                compaction="inline", window_tokens=window, summary_tokens=32, index_long_term=False
+            ),
             summarizer=ExtractiveSummarizer(),
             embeddings=HashEmbedder(),
         )

@@ -30,7 +30,9 @@ def make_memory(tmp_path: Path) -> MemoryFactory:
     ) -> TieredChatMemory:
         kwargs.setdefault("path", tmp_path)
         kwargs.setdefault("embed_model", HashEmbedder())
-        kwargs.setdefault("config", {"retry_backoff": 0.0, "summarizer_retries": 0, "compaction": "inline"})
+        kwargs.setdefault(
+            "config", {"retry_backoff": 0.0, "summarizer_retries": 0, "compaction": "inline"}
+        )
         return TieredChatMemory.from_defaults(
             session_id=session_id,
             user_id=user_id,
