@@ -269,3 +269,15 @@ def test_langmem_tools_write_and_search_it_in_an_agent(
     # and the chat recall tool of the same user finds what LangMem saved
     answer = create_recall_tool(_chat_memory(tmp_path, "chat")).invoke({"query": "my dog"})
     assert "Biscuit" in answer
+
+
+def test_a_query_over_several_namespaces_and_users(
+    tmp_path: Path, store: TieredMemoryStore
+) -> None:
+    store.put(("notes", "home", "kha"), "a", {"content": "My dog is called Biscuit."})
+    store.put(("notes", "work", "kha"), "b", {"content": "My manager's dog is called Rex."})
+    store.put(("notes", "home", "ann"), "c", {"content": "My dog is called Pepper."})
+    _chat_memory(tmp_path, "chat").add("user", "I once had a dog called Max.")  # not an item
+    found = store.search(("notes",), query="dog called")
+    assert sorted(r.key for r in found) == ["a", "b", "c"]
+    assert {r.key for r in store.search(("notes", "home"), query="dog")} == {"a", "c"}
