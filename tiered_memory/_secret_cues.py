@@ -124,8 +124,16 @@ _TOKEN_CUES = """
     token|tokens|access token|auth token|bearer token|refresh token|session token|
     zugangstoken|jeton|jeton d'accès|gettone
 """
+# A secret of several words: the value runs to the end of the clause.
+_PHRASE_CUES = """
+    passphrase|pass phrase|seed phrase|recovery phrase|mnemonic phrase|secret phrase|
+    wallet phrase|seed words|recovery words|frase de contraseña|frase semilla|
+    frase de recuperación|phrase secrète|phrase de passe|phrase de récupération|frase segreta|
+    frase di recupero|frase-senha|frase de recuperação|wachtzin|herstelzin|
+    wiederherstellungsphrase|merksatz
+"""
 _PASSWORD_CUES = """
-    password|passwords|passwd|passphrase|pass phrase|passcode|pass code|pwd|pw|pword|
+    password|passwords|passwd|passcode|pass code|pwd|pw|pword|
     passwort|passwörter|passwoerter|kennwort|kennwörter|losungswort|
     contraseña|contrasena|contraseñas|clave de acceso|clave secreta|
     mot de passe|mots de passe|mdp|
@@ -166,6 +174,7 @@ _CLASSES = (
     ("api", _API_CUES, "api_key"),
     ("private", _PRIVATE_CUES, "private_key"),
     ("token", _TOKEN_CUES, "token"),
+    ("phrase", _PHRASE_CUES, "password"),
     ("password", _PASSWORD_CUES, "password"),
     ("weak_password", _WEAK_PASSWORD_CUES, "password"),
     ("medium_secret", _MEDIUM_SECRET_CUES, "secret"),
@@ -181,6 +190,7 @@ _TIER = {
     "security": "word",
     "security_ctx": "word",
     "password": "word",
+    "phrase": "word",
     "api": "shaped",
     "private": "shaped",
     "weak_password": "shaped",
@@ -322,7 +332,8 @@ _AFTER_CUE = re.compile(
     rf"(?=[ \t]{{0,2}},?[ \t]{{1,4}}(?:{_COPULAS}){_WORD_END}|[ \t]{{0,4}}[:=]))?"
     r"(?:"
     r"(?P<assign>[\"'`]?[ \t]{0,4}(?::=|=>|->|→|[:=—–]))"
-    rf"|[ \t]{{0,2}},?[ \t]{{1,4}}(?P<natural>{_COPULAS}){_WORD_END}(?:[ \t]{{0,4}}:)?"
+    rf"|[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?"
+    rf"[ \t]{{1,4}}(?P<natural>{_COPULAS}){_WORD_END}(?:[ \t]{{0,4}}:)?"
     rf"|(?P<possessive>['’]s){_WORD_END}"
     rf"|[ \t]{{0,4}}(?P<ask>\?|\.\.\.|…)[ \t]{{0,4}}(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
     rf"|[ \t]{{1,4}}(?P<to>{_TO}){_WORD_END}:?"
@@ -359,13 +370,16 @@ _POSSESSIVES = _alt(
     my|the|our|your|his|her|their|a|an|this|mein|meine|meinen|dein|deine|das|der|die|den|unser|
     unsere|ein|eine|mi|mis|tu|su|la|el|nuestra|nuestro|una|un|mon|ma|le|notre|votre|ton|ta|une|
     il|lo|mia|mio|tua|tuo|la mia|il mio|o|a|meu|minha|o meu|a minha|um|uma|mijn|het|de|ons|onze|
-    je|jouw|een"""
+    je|jouw|een|new|old|current|main|default|neues|neue|neuen|neuer|nuevo|nueva|nouveau|nouvelle|
+    nuovo|nuova|novo|nova|nieuw|nieuwe"""
 )
 _VALUE_FIRST = re.compile(
-    r"(?<!\S)(?:[\"'`«„“‘](?P<quoted>[^\"'`«»„“”‘’\n]{1,128})[\"'`»“”‘’]|(?P<bare>[^\s\"'`«»“”]{1,64}))"
-    r"[ \t]{1,4}(?:"
-    r"(?P<as>as|als|como|comme|come|for|für|pour|para|per|voor|zum|zur)"
-    rf"|(?P<cop>is|was|ist|war|es|era|est|c'est|è|é|sera|será|sarà|wordt|will be|becomes|bleibt))"
+    r"(?<!\S)(?:[\"'`«„“‘](?P<quoted>[^\"'`«»„“”‘’\n]{1,128})[\"'`»“”‘’]|(?P<bare>[^\s\"'`«»“”,]{1,64}))"
+    r"(?:[ \t]{1,4}(?P<as>as|als|como|comme|come|for|für|pour|para|per|voor|zum|zur)"
+    r"|[ \t]{1,4}(?P<cop>is|was|ist|war|es|era|est|c'est|è|é|sera|será|sarà|wordt|will be|becomes|"
+    r"bleibt)"
+    r"|[ \t]{0,2}(?P<that>[,:–—-][ \t]{0,4}(?:that's|that is|this is|which is|das ist|es ist|"
+    r"eso es|esa es|c'est|c’est|è|é|dat is|het is|questa è|essa é|isso é)))"
     rf"[ \t]{{1,4}}(?:(?:{_POSSESSIVES}){_WORD_END}[ \t]{{1,4}}"
     r"(?:[^\W\d_][\w'’-]{0,23}[ \t]{1,4}){0,2}?)?"
     rf"(?P<cue>{_CUE.pattern[len(_WORD_START) :]})"
@@ -402,6 +416,7 @@ _ANSWER = re.compile(
     r"antwoord|(?-i:A)(?=[ \t]{0,2}:))(?![^\W\d_])",
     re.IGNORECASE,
 )
+_CLAUSE_REST = re.compile(r"(?:[ \t]{1,3}[^\s,;.!?()\"“”«»]{1,40}){0,23}")
 _NEXT_WORD = re.compile(r"[ \t]{1,3}([^\s,;.!?()\"“”«»]{1,40})")
 _TOKEN = re.compile(r"\S{1,256}")
 _UNIT_AFTER = re.compile(
@@ -676,7 +691,9 @@ def context_of(previous: str, had_secret: bool) -> Context:
     strong = digits = security = keyish = False
     security_word = _SECURITY_WORD.search(previous) is not None
     for m, cls in _cues(previous):
-        if cls in ("password", "security", "digit") or (cls == "security_ctx" and security_word):
+        if cls in ("password", "phrase", "security", "digit") or (
+            cls == "security_ctx" and security_word
+        ):
             strong = True
         if cls in ("digit", "alarm") or (cls == "code" and not _not_a_secret_code(previous, m)):
             digits = True
@@ -724,7 +741,12 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
         return False
     if PLACEHOLDER_PREFIX in value or _CODE_REFERENCE.match(value) or is_cue_word(value):
         return False
-    if cue.group().lower() in ("pwd", "pw") and value.isalpha() and _PROSE.match(text, end):
+    if (
+        cue.group().lower() in ("pwd", "pw")
+        and value.isalpha()
+        and value.istitle()
+        and _PROSE.match(text, end)
+    ):
         return False  # "pwd: Shows the current directory" documents a command
     if m.group("bare") is not None and _CODE_REFERENCE.match(m.group("bare").rstrip(".,;:!?")):
         return False
@@ -753,7 +775,7 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     if bare_question:
         return strong_token(value)
     if m.group("none") is not None:  # "log in with the password Gooseberry"
-        if strong_token(value) or (cls == "password" and shaped(value)):
+        if strong_token(value) or (cls in ("password", "phrase") and shaped(value)):
             return True
         before = text[max(0, cue.start() - 40) : cue.start()]
         return _WITH_CUE.search(before) is not None and _plain_value_ok(value, natural=True)
@@ -786,6 +808,9 @@ def _after_cue(text: str, cue: re.Match[str], cls: str) -> Hit | None:
     start, end, quoted = _value_span(text, m)
     if cls in ("security", "security_ctx") and not quoted:
         end = _extend_name(text, end)
+    elif cls == "phrase" and not quoted:
+        tail = _CLAUSE_REST.match(text, end)
+        end = tail.end() if tail is not None else end
     return start, end, _KIND[cls]
 
 
@@ -817,8 +842,11 @@ def _value_first_hits(text: str) -> Iterator[Hit]:
             ok = _DIGITISH.fullmatch(value) is not None
         elif _TIER.get(cls) == "token":
             ok = strong_token(value)
-        elif cls in ("password", "security") and (
-            quoted or m.group("cop") is not None or _USE_VERB.search(text, 0, m.start())
+        elif cls in ("password", "phrase", "security") and (
+            quoted
+            or m.group("cop") is not None
+            or m.group("that") is not None
+            or _USE_VERB.search(text, 0, m.start())
         ):
             ok = quoted or shaped(value) or _plain_value_ok(value, natural=True)
         else:

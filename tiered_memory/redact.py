@@ -390,6 +390,7 @@ def _cue_value_span(
     if (
         group == "k_short"
         and text[span[0] : span[1]].isalpha()
+        and text[span[0] : span[1]].istitle()
         and _PROSE_AFTER.match(text, span[1])
     ):
         return None  # "pwd: Shows the current directory" describes a command
