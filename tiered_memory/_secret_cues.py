@@ -282,6 +282,13 @@ _NOT_SECRET_CODE_WORDS = frozenset(
         "snippet",
     ]
 )
+# Nouns that make "password X" a thing about passwords ("password manager is Bitwarden").
+_COMPOUND_NOUNS = frozenset(
+    ["manager", "managers", "generator", "generators", "field", "fields", "reset", "resets", "policy", "policies", "hint", "hints", "strength", "requirement", "requirements", "change", "changes", "recovery", "vault", "app", "apps", "file", "files", "list", "entry", "prompt", "screen", "box", "form", "rule", "rules", "length", "expiry", "expiration", "security", "protection", "storage", "keeper", "complexity", "history", "leak", "leaks", "breach", "database", "hash", "hashes", "page", "link", "email", "reminder", "reminders", "tool", "tools", "system", "systems", "protected", "format", "pattern", "patterns", "gestor", "gestionnaire", "generador", "générateur", "generatore", "gerenciador", "beheerder", "änderung", "richtlinie", "política", "politique", "requisitos", "exigences", "requisiti", "regels", "manager-app"]
+)
+
+_CONJUNCTIONS = frozenset(["and", "or", "but", "und", "oder", "aber", "y", "pero", "et", "ou", "mais", "e", "mas", "maar"])
+
 # --- what joins a cue to its value ---------------------------------------------------------------
 
 _COPULAS = _alt(
@@ -289,7 +296,8 @@ _COPULAS = _alt(
     is|was|are|were|will be|would be|should be|has become|has been|is now|remains|reads|equals|
     is set to|was set to|has been set to|is changed to|was changed to|has been changed to|
     got changed to|was reset to|has been reset to|was updated to|has been updated to|
-    is still|was still|wurde geändert auf|wurde geändert in|fue cambiada a|se cambió a|
+    is still|was still|which is|which was|that is|das ist|der ist|die ist|welches ist|que es|
+    qui est|che è|que é|die is|dat is|wurde geändert auf|wurde geändert in|fue cambiada a|se cambió a|
     a été changé en|a été changé pour|è stata cambiata in|foi alterada para|
     is veranderd in|is veranderd naar|
     became|ist|war|lautet|lautete|heißt|heisst|wird|bleibt|sind|waren|es|era|fue|será|sera|
@@ -299,6 +307,8 @@ _COPULAS = _alt(
 )
 _PRONOUNS = _alt(
     """
+    oh it's|oh its|ah it's|well it's|um it's|uh it's|hmm it's|ach das ist|pues es|bueno es|
+    eh bien c'est|euh c'est|beh è|bom é|nou het is|oh c'est|oh é|oh es|
     it's|its|it is|that's|that is|es ist|ist es|das ist|es|eso es|c'est|ça c'est|è|é|het is|
     dat is|'t is|is"""
 )
@@ -327,9 +337,10 @@ _QUALIFIER_START = _alt(
 )
 _AFTER_CUE = re.compile(
     r"(?:[ \t]{1,4}\([^()\n]{1,40}\))?"  # "the password (case sensitive) is ..."
-    rf"(?P<qual>[ \t]{{1,4}}(?:{_QUALIFIER_START}){_WORD_END}"
-    r"(?:[ \t]{1,4}[^\s:=?!.,;\"]{1,30}){0,3}?"
-    rf"(?=[ \t]{{0,2}},?[ \t]{{1,4}}(?:{_COPULAS}){_WORD_END}|[ \t]{{0,4}}[:=]))?"
+    # "for my bank", "we agreed on", "Netflix", "nova": a few words before the joining word
+    r"(?P<qual>(?:[ \t]{1,4}[^\s:=?!.,;\"()]{1,30}){1,5}?"
+    rf"(?=[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?[ \t]{{1,4}}(?:{_COPULAS})"
+    rf"{_WORD_END}|[ \t]{{0,4}}(?:[:=]|->|→|=>)))?"
     r"(?:"
     r"(?P<assign>[\"'`]?[ \t]{0,4}(?::=|=>|->|→|[:=—–]))"
     rf"|[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?"
@@ -550,9 +561,7 @@ def shaped(value: str) -> bool:
     letters = sum(ch.isalpha() for ch in value) >= 3
     if letters and _SYMBOL.search(value[1:].rstrip("!?.")) is not None and len(value) >= 5:
         return True
-    if _INNER_CAPITAL.search(value) is not None and len(value) >= 6:
-        return True
-    return value.count("-") + value.count("_") >= 2  # purple-monkey-dishwasher
+    return _INNER_CAPITAL.search(value) is not None and len(value) >= 6
 
 
 def strong_token(value: str) -> bool:
@@ -731,6 +740,13 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     start, end, quoted = _value_span(text, m)
     if end <= start:
         return False
+    qualifier = m.group("qual")
+    if qualifier is not None:
+        words = qualifier.lower().split()
+        if words[0].strip("'’s") in _COMPOUND_NOUNS:
+            return False  # "my password manager is Bitwarden"
+        if "*" in qualifier or any(w in _CONJUNCTIONS for w in words):
+            return False  # "use a strong password and 2FA: ..." joins two things
     value = text[start:end]
     natural = m.group("natural") is not None or m.group("possessive") is not None
     if m.group("to") is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HELD_OUT", "PHRASINGS", "TUNING", "Phrasing"]
+__all__ = ["FRESH", "HELD_OUT", "PHRASINGS", "TUNING", "Phrasing"]
 
 
 @dataclass(frozen=True)
@@ -511,4 +511,75 @@ HELD_OUT: tuple[Phrasing, ...] = (
     _H("tool_call", "en", '{"api_token": "Jk8Hg6Fd4Sa2Lp0O", "region": "eu"}', "Jk8Hg6Fd4Sa2Lp0O"),
 )
 
-PHRASINGS: tuple[Phrasing, ...] = TUNING + HELD_OUT
+
+def _F(cls: str, lang: str, text: str, value: str, previous: str | None = None) -> Phrasing:
+    return Phrasing(cls, lang, text, value, previous, batch="fresh")
+
+
+# Written after the detector had been changed for the held-out misses, measured once, not tuned on.
+FRESH: tuple[Phrasing, ...] = (
+    _F("password", "en", "So the password we agreed on is Fandango77, ok?", "Fandango77"),
+    _F("password", "en", "Sign in with the password Nightingale", "Nightingale"),
+    _F("password", "en", "my steam password is literally Potato#1", "Potato#1"),
+    _F("password", "en", "password for the alarm app -> Zigzag2024", "Zigzag2024"),
+    _F("password", "en", "You'll need the password, which is Harbor55", "Harbor55"),
+    _F("password", "en", "Set it up with password: rocketship", "rocketship"),
+    _F("password", "de", "Das Passwort fürs Gäste-WLAN ist Sommerfest24", "Sommerfest24"),
+    _F("password", "de", "Kennwort ist Ostsee2022, bitte nicht weitersagen", "Ostsee2022"),
+    _F("password", "es", "La contraseña es Guitarra!8, no la compartas", "Guitarra!8"),
+    _F("password", "es", "Usé Paella2023 como contraseña", "Paella2023"),
+    _F("password", "fr", "Le mdp du compte est Soleil#44", "Soleil#44"),
+    _F("password", "fr", "mon mot de passe Netflix est popcorn", "popcorn"),
+    _F("password", "it", "La password è ancora Ciabatta5", "Ciabatta5"),
+    _F("password", "pt", "Minha senha nova é Maracuja12", "Maracuja12"),
+    _F("password", "nl", "Wachtwoord van de laptop: Windmolen3", "Windmolen3"),
+    _F("pin", "en", "The PIN on my SIM is 1122", "1122"),
+    _F("pin", "de", "Meine Geheimzahl ist 7345", "7345"),
+    _F("pin", "fr", "Code PIN : 9911", "9911"),
+    _F("pin", "pt", "PIN do telemóvel: 5150", "5150"),
+    _F("alarm_code", "en", "Alarm code's 2288", "2288"),
+    _F("alarm_code", "en", "the gate code changed to 3030", "3030"),
+    _F("alarm_code", "es", "Código de la puerta: 8426", "8426"),
+    _F("alarm_code", "it", "Codice d'accesso: 7175", "7175"),
+    _F("alarm_code", "nl", "Toegangscode van het gebouw is 4411", "4411"),
+    _F("security_answer", "en", "Answer to the security question: Cinnamon", "Cinnamon"),
+    _F("security_answer", "de", "Antwort auf die Sicherheitsfrage lautet Hasenfuss", "Hasenfuss"),
+    _F("security_answer", "fr", "Réponse à la question secrète : Biscotte", "Biscotte"),
+    _F("security_answer", "nl", "Het antwoord op de geheime vraag is Bolletje", "Bolletje"),
+    _F("api_key", "en", "client secret: Hh7Jj2Kk9Ll4Mm1N", "Hh7Jj2Kk9Ll4Mm1N"),
+    _F("api_key", "es", "Mi clave de API es Pp3Oo8Ii2Uu6Yy1T", "Pp3Oo8Ii2Uu6Yy1T"),
+    _F("api_key", "it", "chiave API: Bb5Nn9Mm3Vv7Cc2X", "Bb5Nn9Mm3Vv7Cc2X"),
+    _F("login", "en", "login is dave / Canyon!9", "Canyon!9"),
+    _F("login", "es", "usuario pedro, contraseña Tortilla4", "Tortilla4"),
+    _F(
+        "previous_message",
+        "en",
+        "sure, it's Lavender",
+        "Lavender",
+        previous="What's your wifi password?",
+    ),
+    _F("previous_message", "en", "3306", "3306", previous="Tell me the PIN please"),
+    _F(
+        "previous_message", "de", "Bernstein9", "Bernstein9", previous="Sag mir bitte dein Kennwort"
+    ),
+    _F("previous_message", "fr", "c'est 4471", "4471", previous="Quel est ton code PIN ?"),
+    _F(
+        "split_key",
+        "en",
+        "second half: Yt6Re4Wq2Az8",
+        "Yt6Re4Wq2Az8",
+        previous="first half of my api key: Ui9Op7Kl5Jh3",
+    ),
+    _F(
+        "split_key",
+        "de",
+        "zweite Hälfte: Rr4Tt6Zz8Uu2",
+        "Rr4Tt6Zz8Uu2",
+        previous="Der Token kommt in zwei Teilen, erste Hälfte: Ee1Ww3Qq5Aa7",
+    ),
+    _F("tool_call", "en", '{"wifi_password": "Otter&Stone"}', "Otter&Stone"),
+    _F("tool_call", "es", '{"pin": "4040"}', "4040"),
+    _F("tool_call", "nl", '{"wachtwoord": "Fietspad8"}', "Fietspad8"),
+)
+
+PHRASINGS: tuple[Phrasing, ...] = TUNING + HELD_OUT + FRESH
