@@ -172,6 +172,9 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     from .summarizer_eval import add_summarizer_parser
 
     add_summarizer_parser(commands, common)
+    from .secrets import add_secrets_parser
+
+    add_secrets_parser(commands, common)
     return parser
 
 
@@ -341,6 +344,10 @@ def main(
             from .summarizer_eval import run_command
 
             return run_command(args, _finish)
+        if args.command == "secrets":
+            from .secrets import run_command as run_secrets_command
+
+            return run_secrets_command(args, _load, _finish)
         return _qa(args, answer_model, judge_model)
     except (FileNotFoundError, DataError) as exc:
         note(f"error: {exc}")

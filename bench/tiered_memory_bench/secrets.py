@@ -12,17 +12,19 @@ positive if anything at all is redacted. The result names false positives by dia
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tiered_memory.redact import SecretDetector, redact
 
+from .common import note
 from .locomo import Conversation
 from .secret_phrasings import PHRASINGS, Phrasing
 
-__all__ = ["run_secrets", "value_removed"]
+__all__ = ["add_secrets_parser", "run_command", "run_secrets", "value_removed"]
 
 
 def value_removed(value: str, redacted: str) -> bool:
@@ -75,12 +77,18 @@ def _score_positives(
 
 
 def _negative_turns(conversations: Iterable[Conversation]) -> Iterable[tuple[str, str, str | None]]:
-    """(dialogue id, text, previous turn of the same session or None)."""
+    """(dialogue id, text, previous turn of the same session or None), each text once.
+
+    LongMemEval repeats the same sessions across questions: a repeated turn is counted once.
+    """
+    seen: set[str] = set()
     for conversation in conversations:
         for number in sorted(conversation.sessions):
             previous: str | None = None
             for turn in conversation.sessions[number]:
-                yield f"{conversation.sample_id}:{turn.dia_id}", turn.text, previous
+                if turn.text not in seen:
+                    seen.add(turn.text)
+                    yield f"{conversation.sample_id}:{turn.dia_id}", turn.text, previous
                 previous = turn.text
 
 
@@ -110,7 +118,8 @@ def run_secrets(
         "positives": positives,
         "missed": missed,
         "negatives": {
-            "source": "LoCoMo turns, each with the previous turn of its session as previous",
+            "source": "the dataset's distinct turns, each with the previous turn of its session "
+            "as previous",
             "count": len(turns),
             "false_positives": len(flagged),
             "false_positive_rate": _rate(len(flagged), len(turns)),
@@ -118,3 +127,33 @@ def run_secrets(
         },
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def add_secrets_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``tiered-memory bench secrets``: registered by :func:`tiered_memory_bench.cli.build_parser`."""
+    secrets = commands.add_parser(
+        "secrets",
+        parents=[common],
+        help="secret detection: recall on labelled phrasings (7 languages), false positives on "
+        "the dataset's turns",
+    )
+    secrets.add_argument(
+        "--limit-turns", type=int, metavar="N", help="at most N negative turns (default: all)"
+    )
+
+
+def run_command(
+    args: argparse.Namespace,
+    load: Callable[[argparse.Namespace], Sequence[Conversation]],
+    finish: Callable[..., int],
+) -> int:
+    """Run the benchmark on ``args.data`` and write ``bench/results/secrets.json``."""
+    result = run_secrets(load(args), limit_turns=args.limit_turns, dataset=str(args.data))
+    pos, neg = result["positives"], result["negatives"]
+    for batch, row in pos["by_batch"].items():
+        note(f"recall {batch}: {row['caught']}/{row['count']} = {row['recall']:.1%}")
+    note(
+        f"false positives: {neg['false_positives']}/{neg['count']} turns = "
+        f"{neg['false_positive_rate']:.2%}"
+    )
+    return finish(args, result, None)
