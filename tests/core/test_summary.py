@@ -212,6 +212,7 @@ def test_the_summary_always_fits_and_stays_line_safe(
     summary = ExtractiveSummarizer().summarize(SummaryRequest(previous, messages, budget))
     assert token_counter().count_text(summary) <= budget
     for line in summary.splitlines():
-        label = line.split(": ", 1)[0]
-        assert label in ("User", "Notes") or label.isidentifier() or " " in label or label
-        assert "\x00" not in line
+        label, sep, notes = line.partition(": ")
+        assert sep and notes.strip(), line  # every line is "Label: notes"
+        assert label in ("User", "Notes"), line  # user text never opens a line of its own
+        assert not any(c in line for c in "\x00\r<>")

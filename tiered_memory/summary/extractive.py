@@ -92,14 +92,18 @@ _EVENT = re.compile(
     re.IGNORECASE,
 )
 _INTEREST = re.compile(
-    r"\b(?:passionate|fave|fan of|obsessed|hobby|hobbies|dream|goal|career|favorite|allergy)\b",
+    r"\b(?:passionate|fave|fan of|obsessed|hobby|hobbies|dream|goal|career|favou?rite|allergy)\b",
     re.IGNORECASE,
 )
 
 
+_OWN_SUBJECT = re.compile(r"^\W*(?:my|our)\s+\w+", re.IGNORECASE)
+
+
 def selection_score(sentence: str) -> float:
     """:func:`fact_score` plus what a personal fact sounds like: an event the speaker took part in
-    ("I started surfing"), a quantity in words ("four months"), an interest or goal."""
+    ("I started surfing"), a quantity in words ("four months"), an interest or goal, the
+    speaker's own things as the subject ("My spare key hides under the pot")."""
     score = fact_score(sentence)
     if score == 0.0:
         return 0.0
@@ -110,6 +114,8 @@ def selection_score(sentence: str) -> float:
         bonus += 1.0
     if _INTEREST.search(sentence):
         bonus += 1.0
+    if _OWN_SUBJECT.match(sentence):
+        bonus += 1.0  # "My spare key is under the pot": a fact about the speaker's own things
     if sentence.rstrip().endswith("?"):
         bonus *= 0.5
     return score + bonus
@@ -424,6 +430,10 @@ _EVALUATION = re.compile(
 )
 
 
+# "(turn 3)", "[laughs]": a short aside, not a fact
+_ASIDE = re.compile(r"^[(\[]\s*(?:[^\s()\[\]]+\s*){1,3}[)\]]$")
+
+
 def _rewrite(part: str) -> str:
     when = ""
     match = _LEADING_WHEN.match(part)
@@ -451,7 +461,7 @@ def compress_sentence(sentence: str, min_part_score: float = 0.0) -> list[str]:
     if not text or _PLEASANTRY.match(text):
         return []
     parts = [p.strip(" ,.:!-") for p in _CLAUSE_SPLIT.split(text)]
-    parts = [_strip_leading(_LEADING_FILLER, p) for p in parts if p]
+    parts = [_strip_leading(_LEADING_FILLER, p) for p in parts if p and not _ASIDE.match(p)]
     clauses: list[str] = []
     for part in parts:
         if not part or _PLEASANTRY.match(part):
@@ -473,7 +483,7 @@ def _content_words(text: str) -> frozenset[str]:
 
 def clause_score(clause: str) -> float:
     """How much a compact clause is worth keeping under a tight budget (0 = nothing)."""
-    score = fact_score(clause)
+    score = selection_score(clause)
     if re.match(r"^(?:named|prefers|likes|loves|hates|wants|needs|has|will|works|lives)\b", clause):
         score += 1.0  # what the speaker said about themselves
     return score
