@@ -528,16 +528,18 @@ def plot_availability(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, row in result["systems"].items():
-        ax.scatter(row["mean_prompt_tokens"], row["answer_hit"], s=40)
-        ax.annotate(
-            f"{name}\n({row['evidence_coverage']:.2f} coverage)",
-            (row["mean_prompt_tokens"], row["answer_hit"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=7,
+    fig, ax = plt.subplots(figsize=(9, 5))
+    markers = "osD^vP*X"
+    for i, (name, row) in enumerate(result["systems"].items()):
+        ax.scatter(
+            row["mean_prompt_tokens"],
+            row["answer_hit"],
+            s=55,
+            marker=markers[i % len(markers)],
+            label=f"{name}: hit {row['answer_hit']:.3f}, coverage {row['evidence_coverage']:.2f}, "
+            f"{row['mean_prompt_tokens']:,.0f} tokens",
         )
+    ax.legend(fontsize=7, loc="upper left")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("mean prompt tokens per question (log)")
