@@ -86,9 +86,10 @@ def open_core(
 
 
 def public_config(config: MemoryConfig) -> dict[str, Any]:
-    """``config`` as JSON data without secrets: no Chroma headers, no database password."""
+    """``config`` as JSON data without secrets: no Chroma headers, vault key or database password."""
     data = dataclasses.asdict(config)
     data.pop("chroma_headers", None)
+    data.pop("vault_key", None)
     url = data.get("session_store_url")
     if url:
         from sqlalchemy.engine import make_url

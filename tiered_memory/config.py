@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-SecretsPolicy = Literal["redact", "keep", "redact_all"]
+SecretsPolicy = Literal["vault", "redact", "keep", "redact_all"]
 CompactionMode = Literal["background", "inline"]
 
 
@@ -34,8 +34,14 @@ class MemoryConfig:
             (``chromadb.HttpClient``) instead of the embedded ``PersistentClient`` under ``path``.
         collection_prefix: prefix of the per-user Chroma collections.
         session_store_url: SQLAlchemy URL of the session store; default SQLite under ``path``.
-        secrets: ``"redact"`` replaces secrets and PII before summary and vector store;
-            ``"redact_all"`` also in the raw session log; ``"keep"`` stores them as given.
+        secrets: ``"vault"`` (default) replaces each secret by a stable placeholder in the log,
+            the summary and the vector store, keeps its value encrypted in the session store,
+            and gives it back in the owner's recall and history (``tiered_memory.vault``);
+            ``"redact"`` replaces secrets before summary and vector store; ``"redact_all"`` also
+            in the raw session log; ``"keep"`` stores them as given.
+        vault_key: the vault's Fernet key (``Fernet.generate_key()``); None reads
+            ``TIERED_MEMORY_VAULT_KEY``, else the key file ``path/vault.key`` (made on first use,
+            mode 0600). Several workers must share one key.
         index_long_term: embed every message into Tier 3.
         compaction: ``"background"`` (default): ``add()`` stores, plans the eviction and returns;
             the summarizer runs on the process's background worker. ``"inline"``: the ``add()``
@@ -72,7 +78,7 @@ class MemoryConfig:
     chroma_headers: dict[str, str] | None = field(default=None, hash=False)
     collection_prefix: str = "tiered_memory"
     session_store_url: str | None = None
-    secrets: SecretsPolicy = "redact"
+    secrets: SecretsPolicy = "vault"
     index_long_term: bool = True
     index_batch: int = 16
     compaction: CompactionMode = "background"
@@ -82,6 +88,7 @@ class MemoryConfig:
     summarizer_base_url: str | None = None
     secret_detector: Any = field(default=None, hash=False, compare=False)
     summarizer_model: str | None = None
+    vault_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -107,10 +114,10 @@ class MemoryConfig:
             1 <= self.chroma_port <= 65535, "chroma_port", self.chroma_port, "a port in [1, 65535]"
         )
         _require(
-            self.secrets in ("redact", "keep", "redact_all"),
+            self.secrets in ("vault", "redact", "keep", "redact_all"),
             "secrets",
             self.secrets,
-            "'redact', 'keep' or 'redact_all'",
+            "'vault', 'redact', 'keep' or 'redact_all'",
         )
         _require(
             self.compaction in ("background", "inline"),
@@ -144,7 +151,10 @@ class MemoryConfig:
         for name in ("chroma_ssl", "index_long_term"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "a bool")
         _require(isinstance(self.model, str), "model", self.model, "a model name")
-        for name in ("chroma_host", "session_store_url", "summarizer_base_url", "summarizer_model"):
+        for name in (
+            "chroma_host", "session_store_url", "summarizer_base_url", "summarizer_model",
+            "vault_key",
+        ):  # fmt: skip
             value = getattr(self, name)
             _require(value is None or isinstance(value, str), name, value, "a string or None")
         url = self.summarizer_base_url

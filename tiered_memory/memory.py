@@ -43,6 +43,7 @@ from .validation import (
     recall_query,
     secret_filter,
 )
+from .vault import Vault, open_vault
 from .window import build_context
 from .writes import append_and_evict, warn_if_behind
 
@@ -95,7 +96,8 @@ class TieredMemory:
         self.resources = resources or default_resources()
         self._store = session_store or self.resources.session_store(self.path, self.config)
         self._long_term = long_term
-        prepare = secret_filter(self.config)
+        self.vault: Vault | None = open_vault(self.config, self.path, self._store, self.user_id)
+        prepare = self.vault.prepare if self.vault is not None else secret_filter(self.config)
         self.tier3 = LongTermIndex(
             self.user_id, self._store, lambda: self.long_term, lambda: self.embedder,
             self.resources.lexical, prepare, ranking,
@@ -156,6 +158,8 @@ class TieredMemory:
         return await arun(self._add_steps(prepare_batch(messages, self.config, self.counter)))
 
     def _add_steps(self, batch: list[StoredMessage]) -> Steps[list[Message]]:
+        if batch and self.vault is not None:  # the log holds placeholders, the vault the values
+            batch = yield from self.vault.seal_steps(batch, self.counter.count_message)
         if batch:
             result = yield Call(self._append, (batch,))
             self._waiting += len(result.added)
@@ -255,11 +259,17 @@ class TieredMemory:
         return [i.message for i in run(self._load()).pending]
 
     def history(self) -> list[Message]:
-        """Every message of this session, in order, exactly once."""
-        return self._store.history(self.user_id, self.session_id)
+        """Every message of this session, in order, exactly once (vaulted secrets revealed)."""
+        return run(self._history_steps())
 
     async def ahistory(self) -> list[Message]:
-        return await arun(_call(self._store.history, self.user_id, self.session_id))
+        return await arun(self._history_steps())
+
+    def _history_steps(self) -> Steps[list[Message]]:
+        messages = yield Call(self._store.history, (self.user_id, self.session_id))
+        if self.vault is not None:
+            messages = yield Call(self.vault.reveal_messages, (messages,))
+        return messages  # type: ignore[no-any-return]
 
     @property
     def stats(self) -> MemoryStats:
@@ -300,7 +310,10 @@ class TieredMemory:
         if exclude_window:
             state = yield from self._load()
             excluded = {record_key(self.session_id, i.message.id) for i in state.window}
-        return (yield from self.tier3.search_steps(request, excluded))
+        hits = yield from self.tier3.search_steps(request, excluded)
+        if self.vault is not None:  # the owner gets the values back, nobody else
+            hits = yield Call(self.vault.reveal_hits, (hits,))
+        return hits
 
     # --- deletion ----------------------------------------------------------------------------
 
@@ -312,8 +325,20 @@ class TieredMemory:
         await arun(self._clear_steps())
 
     def _clear_steps(self) -> Steps[None]:
+        held = yield from self._vault_held(session_id=self.session_id)
         ids = yield Call(self._store.clear, (self.user_id, self.session_id))
         yield from self.tier3.forget_steps([(self.session_id, i) for i in ids])
+        yield from self._vault_erase(held)
+
+    def _vault_held(self, **where: str) -> Steps[set[str]]:
+        if self.vault is None:
+            return set()
+        return (yield Call(self.vault.referenced, (), where))  # type: ignore[no-any-return]
+
+    def _vault_erase(self, held: set[str]) -> Steps[None]:
+        """Erase the vault entries of removed messages that no remaining message holds."""
+        if self.vault is not None and held:
+            yield Call(self.vault.erase_unreferenced, (held,))
 
     def forget(self, *, message_id: str | None = None, user_id: str | None = None) -> int:
         """Erase data from every tier; returns how many messages were removed.
@@ -337,11 +362,15 @@ class TieredMemory:
                 )
             removed = yield Call(self._store.forget_user, (self.user_id,))
             yield from self.tier3.forget_steps(removed, user=True)
+            if self.vault is not None:
+                yield Call(self.vault.erase_user)
             return len(removed)
         message_id = check_id(message_id, "message_id", InvalidMessageError)
+        held = yield from self._vault_held(message_id=message_id)
         removed = yield Call(self._store.forget_message, (self.user_id, message_id))
         if removed:
             yield from self.tier3.forget_steps(removed)
+            yield from self._vault_erase(held)
             yield from self.compactor.steps(self.summarizer, self.config)  # re-derive
         return len(removed)
 

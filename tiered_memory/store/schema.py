@@ -123,6 +123,15 @@ changes_table = sa.Table(  # append-only log of Tier-3 writes: how every process
 )
 sa.Index("tm_tier3_changes_user", changes_table.c.user_id, changes_table.c.change_id)
 
+vault_table = sa.Table(  # secrets of secrets="vault": Fernet ciphertext, never the value
+    "tm_vault",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("placeholder", sa.String(64), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 meta_table = sa.Table(
     "tm_meta",
     metadata,
@@ -240,4 +249,5 @@ __all__ = [
     "messages_table",
     "metadata",
     "sessions_table",
+    "vault_table",
 ]
