@@ -34,6 +34,7 @@ from dataclasses import dataclass
 __all__ = ["PLACEHOLDER_PREFIX", "STOPWORDS", "Context", "context_of", "cue_hits", "previous_hits"]
 
 PLACEHOLDER_PREFIX = "[REDACTED_"
+_PLACEHOLDER_BODY = "REDACTED_"  # what is left of a placeholder once its "[" is stripped
 
 Hit = tuple[int, int, str]  # start, end, kind
 
@@ -284,10 +285,88 @@ _NOT_SECRET_CODE_WORDS = frozenset(
 )
 # Nouns that make "password X" a thing about passwords ("password manager is Bitwarden").
 _COMPOUND_NOUNS = frozenset(
-    ["manager", "managers", "generator", "generators", "field", "fields", "reset", "resets", "policy", "policies", "hint", "hints", "strength", "requirement", "requirements", "change", "changes", "recovery", "vault", "app", "apps", "file", "files", "list", "entry", "prompt", "screen", "box", "form", "rule", "rules", "length", "expiry", "expiration", "security", "protection", "storage", "keeper", "complexity", "history", "leak", "leaks", "breach", "database", "hash", "hashes", "page", "link", "email", "reminder", "reminders", "tool", "tools", "system", "systems", "protected", "format", "pattern", "patterns", "gestor", "gestionnaire", "generador", "générateur", "generatore", "gerenciador", "beheerder", "änderung", "richtlinie", "política", "politique", "requisitos", "exigences", "requisiti", "regels", "manager-app"]
+    [
+        "manager",
+        "managers",
+        "generator",
+        "generators",
+        "field",
+        "fields",
+        "reset",
+        "resets",
+        "policy",
+        "policies",
+        "hint",
+        "hints",
+        "strength",
+        "requirement",
+        "requirements",
+        "change",
+        "changes",
+        "recovery",
+        "vault",
+        "app",
+        "apps",
+        "file",
+        "files",
+        "list",
+        "entry",
+        "prompt",
+        "screen",
+        "box",
+        "form",
+        "rule",
+        "rules",
+        "length",
+        "expiry",
+        "expiration",
+        "security",
+        "protection",
+        "storage",
+        "keeper",
+        "complexity",
+        "history",
+        "leak",
+        "leaks",
+        "breach",
+        "database",
+        "hash",
+        "hashes",
+        "page",
+        "link",
+        "email",
+        "reminder",
+        "reminders",
+        "tool",
+        "tools",
+        "system",
+        "systems",
+        "protected",
+        "format",
+        "pattern",
+        "patterns",
+        "gestor",
+        "gestionnaire",
+        "generador",
+        "générateur",
+        "generatore",
+        "gerenciador",
+        "beheerder",
+        "änderung",
+        "richtlinie",
+        "política",
+        "politique",
+        "requisitos",
+        "exigences",
+        "requisiti",
+        "regels",
+        "manager-app",
+    ]
 )
 
-_CONJUNCTIONS = frozenset(["and", "or", "but", "und", "oder", "aber", "y", "pero", "et", "ou", "mais", "e", "mas", "maar"])
+_CONJUNCTIONS = frozenset(
+    ["and", "or", "but", "und", "oder", "aber", "y", "pero", "et", "ou", "mais", "e", "mas", "maar"]
+)
 
 # --- what joins a cue to its value ---------------------------------------------------------------
 
@@ -368,6 +447,12 @@ _CHANGE_VERB = re.compile(
     r"ingesteld|aangepast)(?![^\W\d_])",
     re.IGNORECASE,
 )
+# "auf Regenwurm12 geändert": the participle after the value.
+_CHANGED_AFTER = re.compile(
+    r"[ \t]{1,4}(?:geändert|geaendert|gesetzt|umgestellt|gewijzigd|veranderd|ingesteld|"
+    r"aangepast)(?![^\W\d_])",
+    re.IGNORECASE,
+)
 _USE_VERB = re.compile(
     r"(?<![^\W\d_])(?:use|using|used|try|put|pick|picked|chose|choose|take|took|type|enter|"
     r"made|set|benutze|benutz|benutzen|verwende|verwenden|nimm|nehme|nutze|gib|usa|usá|use|usé|"
@@ -412,7 +497,7 @@ _LOGIN = re.compile(
     r"(?:[ \t]{1,4}[^\s:=/|]{1,30}){1,3}?)?"
     r"(?:[ \t]{1,4}(?:is|are|sind|ist|son|sont|sono|são|zijn|es|est|è|é))?"
     r"[\"']?[ \t]{0,4}[:=]?[ \t]{0,4}"
-    r"(?P<user>[\w.@+-]{1,64})(?:[ \t]{0,4}[/|][ \t]{0,4}|:)(?P<val>(?!/)[^\s,;]{1,128})",
+    r"(?P<user>[\w.@+-]{1,64})(?:[ \t]{0,4}/[ \t]{0,4}|:)(?P<val>[^\s,;/]{4,128})(?![^\s,;])",
     re.IGNORECASE,
 )
 _PROSE = re.compile(r"[ \t]{1,4}[a-z]{2,}")
@@ -507,7 +592,8 @@ STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 """Function words and words about a password in seven languages: never a value on their own."""
 
 _CODE_REFERENCE = re.compile(
-    r"(?:os\.environ|os\.getenv|getenv\(|process\.env|env\(|\{\{|%\(|\$\{|\$[A-Z_]{2,}\b)"
+    r"(?:os\.environ|os\.getenv|getenv\(|process\.env|env\(|\{\{|%\(|\$\{|\$[A-Z_]{2,}\b"
+    r"|[A-Za-z_][\w.]*\()"
     r"|\$[A-Z_][A-Z0-9_]*$|\$\{[A-Za-z_][A-Za-z0-9_]*\}$|<[A-Za-z_ -]{1,40}>$"
 )
 _PARTICIPLE = re.compile(r"[a-z]{3,}(?:ed|ing|ly)")  # "is expired", "is working", "are generally"
@@ -529,7 +615,7 @@ _TRANSITION = re.compile(r"[^\W\d_][0-9]|[0-9][^\W\d_]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][\w.-]{0,63}[=:]")  # max_tokens=512: a setting, not a token
 # Amounts, URLs, addresses, host and file names, code: shaped, but not credentials.
 _NOT_A_CREDENTIAL = re.compile(
-    r"^[$€£¥]|^[0-9.,]+[$€£%]|^[0-9]+[-–][^\W\d_]+$|/(?:month|mo|year|yr|week|day|h|hr|hour)$|://|^//|@|"
+    r"^[$€£¥%~]|\\|^[0-9.,]+[$€£%]|^[0-9]+[-–][^\W\d_]+$|/(?:month|mo|year|yr|week|day|h|hr|hour)$|://|^//|@|"
     r"[(),;]|=.|^[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|dev|de|es|fr|it|pt|nl|uk|co|app|"
     r"html?|php|py|js|ts|json|ya?ml|txt|md|csv|pdf|png|jpe?g|gif|zip|exe)$",
     re.IGNORECASE,
@@ -595,7 +681,7 @@ def _plain_value_ok(value: str, natural: bool) -> bool:
         return False
     if _CODE_REFERENCE.match(value):
         return False
-    if natural and _PARTICIPLE.fullmatch(lower):
+    if _PARTICIPLE.fullmatch(lower):  # "is expired", "password: hashed"
         return False
     return not (value.isdigit() and len(value) <= 2)
 
@@ -750,12 +836,12 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     value = text[start:end]
     natural = m.group("natural") is not None or m.group("possessive") is not None
     if m.group("to") is not None:
-        window = text[max(0, cue.start() - 60) : cue.start()] + " " + text[end : end + 40]
-        if _CHANGE_VERB.search(window) is None:
+        before = _CHANGE_VERB.search(text, max(0, cue.start() - 60), cue.start())
+        if before is None and _CHANGED_AFTER.match(text, end) is None:
             return False
     if m.group("said") is not None and _TIER.get(cls) != "word":
         return False
-    if PLACEHOLDER_PREFIX in value or _CODE_REFERENCE.match(value) or is_cue_word(value):
+    if _PLACEHOLDER_BODY in value or _CODE_REFERENCE.match(value) or is_cue_word(value):
         return False
     if (
         cue.group().lower() in ("pwd", "pw")
@@ -880,7 +966,7 @@ def _login_hits(text: str) -> Iterator[Hit]:
         value = text[start:end]
         if user.lower() in STOPWORDS or _CUE.fullmatch(user) or _CUE.fullmatch(value):
             continue
-        if PLACEHOLDER_PREFIX in value or value.lower() in STOPWORDS:
+        if _PLACEHOLDER_BODY in value or value.lower() in STOPWORDS:
             continue
         if m.group("strong") is not None or shaped(value):
             yield start, end, "password"
@@ -902,7 +988,7 @@ def _near_token(text: str, start: int, end: int, digits: bool, kind: str) -> Ite
     while start < end and text[start] in "=:":
         start += 1
     value = text[start:end]
-    if end <= start or PLACEHOLDER_PREFIX in value or len(value) > 128:
+    if end <= start or _PLACEHOLDER_BODY in value or len(value) > 128:
         return
     if (strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value))) or (
         digits and _code_number(text, start, end)
@@ -1010,7 +1096,7 @@ def previous_hits(text: str, context: Context) -> Iterator[Hit]:
     words = core.split()
     if (
         words
-        and PLACEHOLDER_PREFIX not in core
+        and _PLACEHOLDER_BODY not in core
         and len(core) <= 128
         and _short_reply_ok(core, words, context)
     ):
@@ -1022,7 +1108,7 @@ def previous_hits(text: str, context: Context) -> Iterator[Hit]:
     for span in spans:
         s, e = _strip(text, *span.span())
         value = text[s:e]
-        if e <= s or PLACEHOLDER_PREFIX in value:
+        if e <= s or _PLACEHOLDER_BODY in value:
             continue
         if _strict_token(value) or (context.digits and context.asks and _code_number(text, s, e)):
             yield s, e, kind

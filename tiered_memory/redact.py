@@ -277,6 +277,8 @@ def _header_hits(text: str) -> Iterator[_Hit]:
             yield start, end, "token", _RANK_HEADER
     for m in _URL_PASSWORD.finditer(text):
         start, end = m.span("val")
+        if _secret_cues.is_cue_word(m.group("val")):
+            continue  # "postgresql://user:password@host" is a template
         if not text.startswith(_PLACEHOLDER_PREFIX, start):
             yield start, end, "password", _RANK_HEADER
 

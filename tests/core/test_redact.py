@@ -435,6 +435,9 @@ _FRAGMENTS = st.sampled_from(
         "2000000000008", "sk-proj-", "AKIA", "ghp_", "xoxb-", "AIza", "sk_live_", "eyJ", "Bearer ",
         "Authorization: ", "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----",
         "[REDACTED_API_KEY]", "[REDACTED_", "+1 ", "(555) ", "example.com",
+        "Passwort", " ist ", "contraseña", " es ", "mot de passe", " est ", "senha", " é ",
+        "wachtwoord", "alarm code", "security question", "answer", "use ", " as my ", "login ",
+        " / ", "?", "it's ", "first half", "PIN", "1234", "Xk9mP2qL7", "that's my password",
     ]
 )  # fmt: skip
 
@@ -444,6 +447,44 @@ _FRAGMENTS = st.sampled_from(
 def test_redaction_is_idempotent_on_joined_detector_fragments(parts: list[str]) -> None:
     once = redact("".join(parts), pii=True).text
     assert redact(once, pii=True).text == once
+
+
+_PREVIOUS = st.sampled_from(
+    [
+        None,
+        "What's your password?",
+        "Wie lautet der Alarmcode?",
+        "first half of the key: 9d8c7b6a5f4e3d2c",
+        "Security question: first pet?",
+        "[REDACTED_PASSWORD]",
+    ]
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(_FRAGMENTS, st.text(alphabet=_B64URL, max_size=20)), max_size=20),
+    _PREVIOUS,
+)
+def test_redaction_is_idempotent_with_a_previous_message(
+    parts: list[str], previous: str | None
+) -> None:
+    once = redact(" ".join(parts), previous=previous).text
+    assert redact(once, previous=previous).text == once
+
+
+def test_previous_message_only_adds_findings() -> None:
+    for text in ("hunter2", "my pin is 4321", "second half: 1a2b3c4d5e6f7a8b"):
+        alone = redact(text)
+        with_previous = redact(text, previous="What's your password? Send the key too")
+        assert set(alone.findings) <= set(with_previous.findings)
+    assert redact("hunter2", previous="What's your password?").text == "[REDACTED_PASSWORD]"
+
+
+def test_redact_keeps_its_keyword_only_signature() -> None:
+    assert redact("password: x").text == "password: [REDACTED_PASSWORD]"
+    with pytest.raises(TypeError):
+        redact("password: x", True)  # type: ignore[misc]
 
 
 # --- adversarial input -----------------------------------------------------------------------------
@@ -472,3 +513,28 @@ def _repeat(unit: str) -> str:
 def test_one_megabyte_adversarial_input_completes(text: str) -> None:
     result = redact(text, pii=True)
     assert result.changed or result.text == text
+
+
+def _repeat_to(unit: str, size: int) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "Passwort ist ",
+        "use x as my password ",
+        "login a/b ",
+        "security question is ",
+        "code: 1234 ",
+        "pin ",
+        "my password? it's ",
+        "the password for the bank of the city is ",
+        "key Xk9mP2qL7 ",
+    ],
+)
+def test_100_kilobytes_of_repeated_word_cues_complete(unit: str) -> None:
+    text = _repeat_to(unit, 100_000)
+    for previous in (None, "What's your password?"):
+        result = redact(text, previous=previous)
+        assert result.changed or result.text == text
