@@ -879,8 +879,8 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     if m.group("none") is not None:  # "log in with the password Gooseberry"
         if strong_token(value) or (cls in ("password", "phrase") and shaped(value)):
             return True
-        before = text[max(0, cue.start() - 40) : cue.start()]
-        return _WITH_CUE.search(before) is not None and _plain_value_ok(value, natural=True)
+        leading = text[max(0, cue.start() - 40) : cue.start()]
+        return _WITH_CUE.search(leading) is not None and _plain_value_ok(value, natural=True)
     if _UNIT_AFTER.match(text, end) and value.isdigit():
         return False
     if m.group("art") is not None or cue.group().lower() in _PLURAL_CUES:
