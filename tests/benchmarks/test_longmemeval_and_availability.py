@@ -135,6 +135,7 @@ def test_longmemeval_sessions_are_sorted_by_date_and_evidence_kept(lme_data: Pat
     turns = conversation.turns
     assert [t.index for t in turns] == list(range(7))
     assert turns[2].dia_id == "D2:1" and turns[2].chat_role == "user"
+    assert turns[2].document == turns[2].text  # a role is not a name: no speaker prefix
     assert turns[2].created_at.isoformat() == "2023-05-10T12:00:00+00:00"
     [question] = conversation.questions
     assert question.evidence == ("D2:1",)
