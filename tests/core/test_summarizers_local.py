@@ -289,6 +289,21 @@ def test_config_from_environment_end_to_end(
     assert stub.requests[0]["auth"] == f"Bearer {KEY}"
 
 
+def test_memory_config_base_url_makes_the_server_the_default_summarizer(
+    serve: Callable[[Handler], Stub],
+    make_memory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TIERED_MEMORY_SUMMARIZER_BASE_URL", raising=False)
+    stub = serve(ok("User: named Kha; moved to Hanoi in 2021"))
+    mem = make_memory(summarizer_base_url=stub.base_url, summarizer_model="qwen2.5:1.5b")
+    for n in range(12):
+        mem.add("user" if n % 2 == 0 else "assistant", f"My name is Kha, message {n} of many.")
+    assert mem.stats.summarizer_calls >= 1
+    assert mem.summary == "User: named Kha; moved to Hanoi in 2021"
+    assert stub.requests[0]["body"]["model"] == "qwen2.5:1.5b"
+
+
 # --- local GGUF model (xllamacpp) -------------------------------------------------------------
 
 
