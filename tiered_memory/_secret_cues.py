@@ -364,6 +364,9 @@ _COMPOUND_NOUNS = frozenset(
     ]
 )
 
+_COPULA_WORDS = frozenset(
+    "is was are were be ist war sind es era son est sont è é sono são wordt zijn lautet".split()
+)
 _CONJUNCTIONS = frozenset(
     ["and", "or", "but", "und", "oder", "aber", "y", "pero", "et", "ou", "mais", "e", "mas", "maar"]
 )
@@ -391,6 +394,7 @@ _PRONOUNS = _alt(
     it's|its|it is|that's|that is|es ist|ist es|das ist|es|eso es|c'est|ça c'est|è|é|het is|
     dat is|'t is|is"""
 )
+_INTERJECTIONS = _alt("oh|ah|um|uh|well|hmm|so|ach|na|pues|bueno|eh|euh|bah|beh|bom|nou|ok|okay")
 _TO = _alt("to|into|auf|zu|in|a|por|en|à|pour|con|para|naar|op")
 _SAID = _alt(
     """
@@ -415,9 +419,10 @@ _QUALIFIER_START = _alt(
     bei|em|no|na|al|alla|al"""
 )
 _AFTER_CUE = re.compile(
+    r"[\"'’”»)\]]?"  # "For 'mother's maiden name' I put ..."
     r"(?:[ \t]{1,4}\([^()\n]{1,40}\))?"  # "the password (case sensitive) is ..."
     # "for my bank", "we agreed on", "Netflix", "nova": a few words before the joining word
-    r"(?P<qual>(?:[ \t]{1,4}[^\s:=?!.,;\"()]{1,30}){1,5}?"
+    r"(?P<qual>(?:[ \t]{1,4}[^\s:=?!.,;\"()]{1,30}){1,7}?"
     rf"(?=[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?[ \t]{{1,4}}(?:{_COPULAS})"
     rf"{_WORD_END}|[ \t]{{0,4}}(?:[:=]|->|→|=>)))?"
     r"(?:"
@@ -425,7 +430,8 @@ _AFTER_CUE = re.compile(
     rf"|[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?"
     rf"[ \t]{{1,4}}(?P<natural>{_COPULAS}){_WORD_END}(?:[ \t]{{0,4}}:)?"
     rf"|(?P<possessive>['’]s){_WORD_END}"
-    rf"|[ \t]{{0,4}}(?P<ask>\?|\.\.\.|…)[ \t]{{0,4}}(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
+    rf"|[ \t]{{0,4}}(?P<ask>\?|\.\.\.|…)[ \t]{{0,4}}(?:(?:{_INTERJECTIONS}),?[ \t]{{1,4}})?"
+    rf"(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
     rf"|[ \t]{{1,4}}(?P<to>{_TO}){_WORD_END}:?"
     rf"|[ \t]{{1,4}}(?P<said>{_SAID}){_WORD_END}:?"
     r"|(?P<none>[ \t]{1,4}#?)"
@@ -833,6 +839,8 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
             return False  # "my password manager is Bitwarden"
         if "*" in qualifier or any(w in _CONJUNCTIONS for w in words):
             return False  # "use a strong password and 2FA: ..." joins two things
+        if any(w in _COPULA_WORDS for w in words):
+            return False  # "the password is wrong the pin is loose": two clauses
     value = text[start:end]
     natural = m.group("natural") is not None or m.group("possessive") is not None
     if m.group("to") is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FRESH", "HELD_OUT", "PHRASINGS", "TUNING", "Phrasing"]
+__all__ = ["FRESH", "HELD_OUT", "LAST", "PHRASINGS", "TUNING", "Phrasing"]
 
 
 @dataclass(frozen=True)
@@ -582,4 +582,76 @@ FRESH: tuple[Phrasing, ...] = (
     _F("tool_call", "nl", '{"wachtwoord": "Fietspad8"}', "Fietspad8"),
 )
 
-PHRASINGS: tuple[Phrasing, ...] = TUNING + HELD_OUT + FRESH
+
+def _L(cls: str, lang: str, text: str, value: str, previous: str | None = None) -> Phrasing:
+    return Phrasing(cls, lang, text, value, previous, batch="last")
+
+
+# Written last, after every change to the detector; measured once and never tuned on.
+LAST: tuple[Phrasing, ...] = (
+    _L(
+        "password",
+        "en",
+        "fyi, the password we use for the shed lock app is Lemonade88",
+        "Lemonade88",
+    ),
+    _L("password", "en", "My password has been Dolphin42 since forever", "Dolphin42"),
+    _L("password", "en", "pls remember: password = Cobalt!Sky", "Cobalt!Sky"),
+    _L("password", "en", "I'm using Parsnip2 for my email password", "Parsnip2"),
+    _L("password", "en", "The Wi-Fi password? Oh, it's Meadowlark", "Meadowlark"),
+    _L("password", "de", "Das Passwort heißt Fliederbusch", "Fliederbusch"),
+    _L("password", "de", "Ich verwende Kastanie77 als Passwort für alles", "Kastanie77"),
+    _L("password", "es", "La contraseña que uso es Albahaca9", "Albahaca9"),
+    _L("password", "fr", "Le mot de passe, c'est Framboise3", "Framboise3"),
+    _L("password", "it", "La password che uso è Basilico8", "Basilico8"),
+    _L("password", "pt", "A senha que eu uso é Mandioca4", "Mandioca4"),
+    _L("password", "nl", "Het wachtwoord dat ik gebruik is Pannenkoek6", "Pannenkoek6"),
+    _L("pin", "en", "PIN's 4096 btw", "4096"),
+    _L("pin", "es", "El pin del móvil es 1357", "1357"),
+    _L("pin", "nl", "Pincode van de creditcard: 8642", "8642"),
+    _L("alarm_code", "en", "The code for the side gate is 5050", "5050"),
+    _L("alarm_code", "de", "Alarmanlage: Code 7261", "7261"),
+    _L("alarm_code", "pt", "Código da porta da garagem: 3344", "3344"),
+    _L("security_answer", "en", "For 'mother's maiden name' I put Whitfield", "Whitfield"),
+    _L("security_answer", "it", "Risposta di sicurezza: Pallino", "Pallino"),
+    _L(
+        "api_key",
+        "en",
+        "here is my openai key for the test env: 6f5e4d3c2b1a0f9e8d7c",
+        "6f5e4d3c2b1a0f9e8d7c",
+    ),
+    _L("api_key", "de", "Der geheime Schlüssel: Kx3Vb8Nm2Qw7Er5T", "Kx3Vb8Nm2Qw7Er5T"),
+    _L("login", "en", "username is sara and password is Pebble#3", "Pebble#3"),
+    _L("login", "fr", "login : marc / Baguette2", "Baguette2"),
+    _L(
+        "previous_message",
+        "en",
+        "Grapefruit7",
+        "Grapefruit7",
+        previous="ok what password should I use for your account?",
+    ),
+    _L(
+        "previous_message",
+        "it",
+        "Sì, è Limoncello",
+        "Limoncello",
+        previous="Mi dici la password del wifi?",
+    ),
+    _L(
+        "split_key",
+        "es",
+        "segunda parte: Lo9Ki8Ju7Hy6",
+        "Lo9Ki8Ju7Hy6",
+        previous="La clave API no cabe, primera parte: Mj5Nh4Bg3Vf2",
+    ),
+    _L(
+        "tool_call",
+        "en",
+        '{"action": "login", "user": "sam", "password": "Glacier55"}',
+        "Glacier55",
+    ),
+    _L("tool_call", "de", '{"pin": "2244", "karte": "giro"}', "2244"),
+    _L("tool_call", "fr", '{"code_alarme": "6160"}', "6160"),
+)
+
+PHRASINGS: tuple[Phrasing, ...] = TUNING + HELD_OUT + FRESH + LAST

@@ -51,7 +51,7 @@ def test_command_writes_recall_and_false_positives(data: Path, tmp_path: Path) -
     result = json.loads(out.read_text(encoding="utf-8"))
     positives, negatives = result["positives"], result["negatives"]
     assert positives["count"] == len(PHRASINGS)
-    assert set(positives["by_batch"]) == {"tuning", "held_out", "fresh"}
+    assert set(positives["by_batch"]) == {"tuning", "held_out", "fresh", "last"}
     assert {"de", "es", "fr", "it", "pt", "nl", "en"} <= set(positives["by_language"])
     assert "security_answer" in positives["by_class"]
     assert negatives["count"] == len(TURNS)
