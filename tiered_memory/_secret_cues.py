@@ -365,7 +365,28 @@ _COMPOUND_NOUNS = frozenset(
 )
 
 _COPULA_WORDS = frozenset(
-    "is was are were be ist war sind es era son est sont è é sono são wordt zijn lautet".split()
+    [
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "ist",
+        "war",
+        "sind",
+        "es",
+        "era",
+        "son",
+        "est",
+        "sont",
+        "è",
+        "é",
+        "sono",
+        "são",
+        "wordt",
+        "zijn",
+        "lautet",
+    ]
 )
 _CONJUNCTIONS = frozenset(
     ["and", "or", "but", "und", "oder", "aber", "y", "pero", "et", "ou", "mais", "e", "mas", "maar"]
