@@ -40,6 +40,7 @@ from .locomo import Conversation, is_scored
 
 UNBOUNDED = 10**9
 SUMMARIZERS = ("baseline", "extractive")
+MODES = ("budgeted", "unbounded")
 
 _BASELINE_SPLIT = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+|\n+")
 
@@ -195,6 +196,7 @@ def evaluate(
     batch_tokens: int = 4000,
     limit_questions: int | None = None,
     factory: Callable[[str], Summarizer] = make_summarizer,
+    modes: Sequence[str] = MODES,
 ) -> dict[str, Any]:
     """Compression and summary-only answer hits of each summarizer, budgeted and unbounded."""
     tokens = counter()
@@ -202,7 +204,8 @@ def evaluate(
     for name in summarizer_names:
         summarizer = factory(name)
         row: dict[str, Any] = {}
-        for mode, budget in (("budgeted", summary_tokens), ("unbounded", UNBOUNDED)):
+        for mode in modes:
+            budget = summary_tokens if mode == "budgeted" else UNBOUNDED
             summarized = written = hits = questions = calls = 0
             seconds = 0.0
             for conversation in progress(conversations, f"{name} {mode}"):
@@ -251,6 +254,12 @@ def add_summarizer_parser(commands: Any, common: argparse.ArgumentParser) -> Non
         "--summary-tokens", type=int, default=500, help="the Tier-2 budget (MemoryConfig default)"
     )
     parser.add_argument(
+        "--modes",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=list(MODES),
+        help="budgeted (the Tier-2 budget), unbounded (what the summarizer writes); both by default",
+    )
+    parser.add_argument(
         "--batch-tokens",
         type=int,
         default=4000,
@@ -268,22 +277,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary_tokens=args.summary_tokens,
         batch_tokens=args.batch_tokens,
         limit_questions=args.limit_questions,
+        modes=args.modes,
     )
     return {"dataset": dataset_name(conversations), "data": str(args.data), **result}
 
 
 def run_command(args: argparse.Namespace, finish: Callable[..., int]) -> int:
     """``tiered-memory bench summarizer``: writes ``bench/results/summarizer-<dataset>.json``."""
-    unknown = [name for name in args.summarizers if name not in SUMMARIZERS]
+    unknown = [name for name in args.summarizers if name not in SUMMARIZERS] + [
+        mode for mode in args.modes if mode not in MODES
+    ]
     if unknown:
-        note(f"error: unknown summarizer(s) {unknown}: expected {', '.join(SUMMARIZERS)}")
+        note(f"error: unknown {unknown}: summarizers {SUMMARIZERS}, modes {MODES}")
         return 2
     result = run(args)
     if args.json_out is None:
         args.json_out = str(RESULTS_DIR / f"summarizer-{result['dataset']}.json")
     for name, row in result["summarizers"].items():
-        for mode in ("budgeted", "unbounded"):
-            cell = row[mode]
+        for mode, cell in row.items():
             note(
                 f"{result['dataset']} {name:>10} {mode:>9}: compression {cell['compression']}x, "
                 f"answer hits {cell['answer_hits']}/{cell['questions']}"
