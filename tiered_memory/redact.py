@@ -228,6 +228,7 @@ _CODE_REFERENCE = re.compile(
     r"(?:os\.environ|os\.getenv|getenv\(|process\.env|env\(|\{\{|%\()"
     r"|\$[A-Z_][A-Z0-9_]*$|\$\{[A-Za-z_][A-Za-z0-9_]*\}$|<[A-Za-z_ -]{1,40}>$"
 )
+_CALL = re.compile(r"[A-Za-z_][A-Za-z_.]*\([A-Za-z_]")
 _PROSE_AFTER = re.compile(r"[ \t]{1,4}[a-z]{2,}")
 _PARTICIPLE = re.compile(r"[a-z]{3,}(?:ed|ing)")  # "the key is expired", "... is working"
 _MASK_CHARS = frozenset("*•●·")
@@ -344,13 +345,12 @@ def _accept(group: str, value: str, natural: bool, keyword: str) -> bool:
     core = value.rstrip("!")
     if not core or core.lower() in _STOPWORDS or set(core) <= _MASK_CHARS:
         return False
-    if _CODE_REFERENCE.match(core):
+    if _CODE_REFERENCE.match(core) or _CALL.match(core):  # "Column(String": code, no value
         return False
-    if natural:
-        if _PARTICIPLE.fullmatch(core):  # "the key is expired"
-            return False
-        if core.isdigit() and len(core) <= 2:  # "the password is 8 characters long"
-            return False
+    if _PARTICIPLE.fullmatch(core):  # "the key is expired", "password: hashed"
+        return False
+    if natural and core.isdigit() and len(core) <= 2:  # "the password is 8 characters long"
+        return False
     if group in ("k_token", "k_secret"):
         return _credential_like(core)
     if _secret_cues.is_cue_word(core):  # "user=user&password=password"
