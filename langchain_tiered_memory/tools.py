@@ -11,15 +11,38 @@ from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tiered_memory import InvalidMessageError, TieredMemory, TieredMemoryError, format_recall_hits
-from tiered_memory.recall import RECALL_ARGUMENTS, RECALL_DESCRIPTION
+from tiered_memory.recall import RECALL_ARGUMENTS, RECALL_DESCRIPTION, writes
 from tiered_memory.recall import parse_when as parse_iso_when
+from tiered_memory.recall.tool import (
+    DELETE_MEMORY_DESCRIPTION,
+    DELETE_MEMORY_TOOL_NAME,
+    MEMORY_WRITE_ARGUMENTS,
+    SAVE_MEMORY_DESCRIPTION,
+    SAVE_MEMORY_TOOL_NAME,
+    UPDATE_MEMORY_DESCRIPTION,
+    UPDATE_MEMORY_TOOL_NAME,
+    format_memory_deleted,
+    format_memory_saved,
+)
 
 from .history import TieredChatMessageHistory
 
 if TYPE_CHECKING:
     from .middleware import TieredMemoryMiddleware
 
-__all__ = ["RECALL_DESCRIPTION", "RecallInput", "RecallMemoryTool", "create_recall_tool"]
+__all__ = [
+    "RECALL_DESCRIPTION",
+    "DeleteMemoryInput",
+    "DeleteMemoryTool",
+    "RecallInput",
+    "RecallMemoryTool",
+    "SaveMemoryInput",
+    "SaveMemoryTool",
+    "UpdateMemoryInput",
+    "UpdateMemoryTool",
+    "create_memory_tools",
+    "create_recall_tool",
+]
 
 
 MemorySource: TypeAlias = (
@@ -48,6 +71,22 @@ def memory_source(source: Any) -> TieredMemory | TieredChatMessageHistory | Call
     if isinstance(source, (TieredMemory, TieredChatMessageHistory)) or callable(source):
         return source
     raise TypeError(f"the recall tool cannot read from {type(source).__name__}: {_SOURCE_HELP}")
+
+
+def resolve_source(source: Any) -> TieredMemory:
+    """The core memory a tool over ``source`` (see :func:`memory_source`) uses now."""
+    if isinstance(source, TieredChatMessageHistory):
+        return source.memory
+    if isinstance(source, TieredMemory):
+        return source
+    if callable(source):
+        memory = source()
+        if isinstance(memory, TieredMemory):
+            return memory
+        raise ToolException(
+            f"the tool's resolver returned {type(memory).__name__}, not a TieredMemory"
+        )
+    raise TypeError(_SOURCE_HELP)
 
 
 class RecallInput(BaseModel):
@@ -103,19 +142,7 @@ class RecallMemoryTool(BaseTool):
 
     def resolve_memory(self) -> TieredMemory:
         """The core memory this call searches."""
-        source = self.memory
-        if isinstance(source, TieredChatMessageHistory):
-            return source.memory
-        if isinstance(source, TieredMemory):
-            return source
-        if callable(source):
-            memory = source()
-            if isinstance(memory, TieredMemory):
-                return memory
-            raise ToolException(
-                f"the recall tool's resolver returned {type(memory).__name__}, not a TieredMemory"
-            )
-        raise TypeError(_SOURCE_HELP)
+        return resolve_source(self.memory)
 
     def _arguments(
         self, k: int | None, since: str | None, until: str | None
@@ -188,3 +215,141 @@ def create_recall_tool(
         raise ValueError(f"k must be an int >= 1, got {k!r}")
     source = memory_source(history_or_memory)
     return RecallMemoryTool(name=name, description=description, memory=source, k=k)
+
+
+# --- memory the agent writes --------------------------------------------------------------
+
+
+class SaveMemoryInput(BaseModel):
+    """Arguments of the save_memory tool."""
+
+    text: str = Field(description=MEMORY_WRITE_ARGUMENTS["text"])
+
+
+class UpdateMemoryInput(BaseModel):
+    """Arguments of the update_memory tool."""
+
+    id: str = Field(description=MEMORY_WRITE_ARGUMENTS["id"])
+    text: str = Field(description=MEMORY_WRITE_ARGUMENTS["text"])
+
+
+class DeleteMemoryInput(BaseModel):
+    """Arguments of the delete_memory tool."""
+
+    id: str = Field(description=MEMORY_WRITE_ARGUMENTS["id"])
+
+
+class _MemoryWriteTool(BaseTool):
+    """A tool that writes the long-term memory of one user (a memory source like recall's)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
+    memory: Any = Field(exclude=True)
+    """``TieredMemory``, ``TieredChatMessageHistory`` or ``Callable[[], TieredMemory]`` (a
+    ``TieredMemoryMiddleware`` is turned into its ``current_memory`` resolver)."""
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _check_memory(cls, value: Any) -> Any:
+        try:
+            return memory_source(value)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def resolve_memory(self) -> TieredMemory:
+        """The core memory (its user) this call writes."""
+        return resolve_source(self.memory)
+
+
+class SaveMemoryTool(_MemoryWriteTool):
+    """``save_memory(text)``: save one fact of the user, recallable from every later session."""
+
+    name: str = SAVE_MEMORY_TOOL_NAME
+    description: str = SAVE_MEMORY_DESCRIPTION
+    args_schema: type[BaseModel] = SaveMemoryInput
+
+    def _run(self, text: str, run_manager: CallbackManagerForToolRun | None = None) -> str:
+        try:
+            saved = writes.save_memory(self.resolve_memory(), text)
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+        return format_memory_saved(saved.id, saved.text)
+
+    async def _arun(
+        self, text: str, run_manager: AsyncCallbackManagerForToolRun | None = None
+    ) -> str:
+        try:
+            saved = await writes.asave_memory(self.resolve_memory(), text)
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+        return format_memory_saved(saved.id, saved.text)
+
+
+class UpdateMemoryTool(_MemoryWriteTool):
+    """``update_memory(id, text)``: replace a saved memory (a new id, linked to the old one)."""
+
+    name: str = UPDATE_MEMORY_TOOL_NAME
+    description: str = UPDATE_MEMORY_DESCRIPTION
+    args_schema: type[BaseModel] = UpdateMemoryInput
+
+    def _run(self, id: str, text: str, run_manager: CallbackManagerForToolRun | None = None) -> str:
+        try:
+            saved = writes.update_memory(self.resolve_memory(), id, text)
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+        return format_memory_saved(saved.id, saved.text, replaced=saved.replaces)
+
+    async def _arun(
+        self, id: str, text: str, run_manager: AsyncCallbackManagerForToolRun | None = None
+    ) -> str:
+        try:
+            saved = await writes.aupdate_memory(self.resolve_memory(), id, text)
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+        return format_memory_saved(saved.id, saved.text, replaced=saved.replaces)
+
+
+class DeleteMemoryTool(_MemoryWriteTool):
+    """``delete_memory(id)``: delete a saved memory from every tier."""
+
+    name: str = DELETE_MEMORY_TOOL_NAME
+    description: str = DELETE_MEMORY_DESCRIPTION
+    args_schema: type[BaseModel] = DeleteMemoryInput
+
+    def _run(self, id: str, run_manager: CallbackManagerForToolRun | None = None) -> str:
+        try:
+            return format_memory_deleted(writes.delete_memory(self.resolve_memory(), id))
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+
+    async def _arun(
+        self, id: str, run_manager: AsyncCallbackManagerForToolRun | None = None
+    ) -> str:
+        try:
+            return format_memory_deleted(await writes.adelete_memory(self.resolve_memory(), id))
+        except TieredMemoryError as exc:
+            raise ToolException(str(exc)) from exc
+
+
+def create_memory_tools(history_or_memory: MemorySource) -> list[BaseTool]:
+    """Build ``save_memory``, ``update_memory`` and ``delete_memory`` over one memory source.
+
+    They write the long-term memory of the source's user only (the session ``memories`` of that
+    user); what they save is recallable at once by the recall tool, from any session.
+
+    Args:
+        history_or_memory: the same kinds as :func:`create_recall_tool`.
+
+    Returns:
+        The three ``BaseTool``s, sync and async; bad arguments come back to the model as text.
+
+    Raises:
+        TypeError: ``history_or_memory`` is none of the accepted kinds.
+    """
+    source = memory_source(history_or_memory)
+    return [
+        SaveMemoryTool(memory=source),
+        UpdateMemoryTool(memory=source),
+        DeleteMemoryTool(memory=source),
+    ]

@@ -25,7 +25,13 @@ from .chroma import LongTermStore
 from .lexical import IndexedDoc, LexicalIndex
 from .ranking import RankingWeights, hybrid_rank
 from .records import LongTermRecord, RecallHit, RecallQuery, hit_from_metadata, record_key
-from .tool import RECALL_HEADER, RECALL_TOOL_NAME, format_recall_hits
+from .tool import (
+    MEMORY_WRITE_RESULT_PREFIX,
+    MEMORY_WRITE_TOOL_NAMES,
+    RECALL_HEADER,
+    RECALL_TOOL_NAME,
+    format_recall_hits,
+)
 
 logger = logging.getLogger("tiered_memory")
 
@@ -35,13 +41,13 @@ _NO_HITS = format_recall_hits([])
 
 
 def is_recall_exchange(message: Message) -> bool:
-    """A recall tool call or its result: memory about memory, never indexed again."""
+    """A recall (or memory-write) tool result: memory about memory, never indexed again."""
     if message.role == "tool":
         text = message.content.lstrip()
         return (
             message.name == RECALL_TOOL_NAME
-            or text.startswith(RECALL_HEADER)
-            or text.startswith(_NO_HITS)
+            or message.name in MEMORY_WRITE_TOOL_NAMES
+            or text.startswith((RECALL_HEADER, _NO_HITS, MEMORY_WRITE_RESULT_PREFIX))
         )
     return False
 
@@ -58,7 +64,7 @@ def document_for(
     message = prepare(item.message, previous)
     text = message.content
     for call in message.tool_calls:
-        if call.name != RECALL_TOOL_NAME:
+        if call.name != RECALL_TOOL_NAME and call.name not in MEMORY_WRITE_TOOL_NAMES:
             text += f"\n[called tool {call.name}({call.arguments})]"
     text = text.strip()
     if not text:
