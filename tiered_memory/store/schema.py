@@ -132,6 +132,21 @@ vault_table = sa.Table(  # secrets of secrets="vault": Fernet ciphertext, never 
     sa.Column("created_at", sa.Float, nullable=False),
 )
 
+facts_table = sa.Table(  # facts about a user with when they held (tiered_memory.facts)
+    "tm_facts",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("fact_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("attribute", _NulSafeString(255), nullable=False),
+    sa.Column("value", _NulSafeText, nullable=False),
+    sa.Column("valid_from", sa.Float, nullable=False),
+    sa.Column("valid_to", sa.Float, nullable=True),  # None: still true
+    sa.Column("recorded_at", sa.Float, nullable=False),
+    sa.Column("session_id", _NulSafeString(255), nullable=False),
+    sa.Column("message_id", _NulSafeString(255), nullable=False),
+)
+sa.Index("tm_facts_key", facts_table.c.user_id, facts_table.c.attribute)
+
 meta_table = sa.Table(
     "tm_meta",
     metadata,
@@ -244,6 +259,7 @@ __all__ = [
     "create_engine",
     "create_tables",
     "documents_table",
+    "facts_table",
     "insert_ignore",
     "leases_table",
     "messages_table",

@@ -1,0 +1,170 @@
+"""Facts that change (tiered_memory.facts): offline extraction, supersession, as_of, the store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tiered_memory import InvalidMessageError, SqlSessionStore
+from tiered_memory.facts import FactBook, OfflineFactExtractor, Statement, supersede
+from tiered_memory.messages import Message, make_message
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+
+
+def _dialogue(*turns: tuple[str, str], days: int = 30) -> list[Message]:
+    return [
+        make_message(role, text, created_at=T0 + timedelta(days=days * n))
+        for n, (role, text) in enumerate(turns)
+    ]
+
+
+def _said(text: str) -> list[tuple[str, str, str]]:
+    statements = OfflineFactExtractor().extract("s1", [make_message("user", text)])
+    return [(s.attribute, s.value, s.change) for s in statements]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I live in Paris.", [("home", "Paris", "set")]),
+        ("I moved to Berlin last week, and I love it", [("home", "Berlin", "set")]),
+        ("I've just moved to New York two months ago.", [("home", "New York", "set")]),
+        ("I started working at Globex in May", [("employer", "Globex", "set")]),
+        ("I no longer work at Acme.", [("employer", "Acme", "end")]),
+        ("My favourite colour is green.", [("favourite colour", "green", "set")]),
+        ("my new phone is a Pixel 9, finally", [("phone", "a Pixel 9", "set")]),
+        ("I switched from Spotify to Apple Music", [("", "Apple Music", "switch")]),
+    ],
+)
+def test_offline_extractor_reads_first_person_statements(
+    text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert _said(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do you live in Paris?",  # no first-person statement
+        "My point is that it rains.",
+        "My guess is it",
+        "The password is [REDACTED_PASSWORD]",
+    ],
+)
+def test_offline_extractor_ignores_what_states_no_fact(text: str) -> None:
+    assert _said(text) == []
+
+
+def test_only_the_users_own_messages_count() -> None:
+    messages = [make_message("assistant", "I live in the cloud."), make_message("user", "Hi")]
+    assert OfflineFactExtractor().extract("s1", messages) == []
+
+
+def test_a_new_value_closes_the_old_fact_and_keeps_it() -> None:
+    dialogue = _dialogue(("user", "I live in Paris."), ("user", "I moved to Berlin."))
+    facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
+    assert [(f.value, f.valid_from, f.valid_to) for f in facts] == [
+        ("Paris", dialogue[0].created_at, dialogue[1].created_at),
+        ("Berlin", dialogue[1].created_at, None),
+    ]
+    assert "was true until 2026-05-31" in facts[0].text()
+    assert facts[1].text() == "User home: Berlin (since 2026-05-31)"
+
+
+def test_the_same_value_again_changes_nothing() -> None:
+    dialogue = _dialogue(("user", "I live in Paris."), ("user", "I still live in paris"))
+    dialogue.append(make_message("user", "I live in Paris.", created_at=T0 + timedelta(days=90)))
+    facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
+    assert [(f.value, f.valid_to) for f in facts] == [("Paris", None)]
+
+
+def test_no_longer_closes_without_a_successor_and_only_the_named_value() -> None:
+    dialogue = _dialogue(
+        ("user", "I work at Acme."), ("user", "I no longer work at Initech."),
+        ("user", "I no longer work at Acme."),
+    )  # fmt: skip
+    facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
+    assert [(f.value, f.valid_to) for f in facts] == [("Acme", dialogue[2].created_at)]
+
+
+def test_a_switch_closes_the_fact_holding_the_old_value() -> None:
+    dialogue = _dialogue(
+        ("user", "My music app is Spotify."), ("user", "I switched from Spotify to Apple Music.")
+    )
+    facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
+    assert [(f.attribute, f.value, f.current) for f in facts] == [
+        ("music app", "Spotify", False),
+        ("music app", "Apple Music", True),
+    ]
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> FactBook:
+    return FactBook(SqlSessionStore.at_path(tmp_path).engine, "kha")
+
+
+KINDS = {  # a key changed three times: four values
+    "home": ["I live in Paris.", "I moved to Berlin.", "I moved to Lisbon.", "I moved to Oslo."],
+    "employer": [
+        "I work at Acme.", "I started working at Globex.", "I joined Initech.", "I work at Umbrella."
+    ],
+    "favourite food": [f"My favourite food is {f}." for f in ("ramen", "tacos", "pho", "paella")],
+    "api key": [f"My API key is [SECRET_API_KEY_{n:012x}]" for n in range(4)],
+}  # fmt: skip
+
+
+def test_facts_that_change_three_times_give_the_current_and_each_past_value(
+    book: FactBook,
+) -> None:
+    for day, texts in enumerate(zip(*KINDS.values(), strict=True)):
+        when = T0 + timedelta(days=100 * day)
+        book.observe("s1", [make_message("user", t, created_at=when) for t in texts])
+    current = {f.attribute: f.value for f in book.current()}
+    assert current == {
+        "home": "Oslo", "employer": "Umbrella", "favourite food": "paella",
+        "api key": "[SECRET_API_KEY_000000000003]",
+    }  # fmt: skip
+    assert len(book.facts()) == 16
+    for day in range(4):
+        held = {f.attribute: f.value for f in book.as_of(T0 + timedelta(days=100 * day + 50))}
+        assert held["home"] == ["Paris", "Berlin", "Lisbon", "Oslo"][day]
+        assert held["employer"] == ["Acme", "Globex", "Initech", "Umbrella"][day]
+    assert book.as_of(T0 - timedelta(days=1)) == []
+
+
+def test_facts_are_per_user_and_forgotten_with_the_user(tmp_path: Path) -> None:
+    engine = SqlSessionStore.at_path(tmp_path).engine
+    kha, ann = FactBook(engine, "kha"), FactBook(engine, "ann")
+    kha.observe("s1", [make_message("user", "I live in Paris.")])
+    ann.observe("s1", [make_message("user", "I live in Rome.")])
+    assert [f.value for f in kha.current()] == ["Paris"]
+    kha.forget_user()
+    assert kha.facts() == [] and [f.value for f in ann.current()] == ["Rome"]
+
+
+def test_each_fact_links_the_message_it_came_from(book: FactBook) -> None:
+    message = make_message("user", "I live in Paris.")
+    (fact,) = book.observe("chat", [message])
+    assert (fact.session_id, fact.message_id) == ("chat", message.id)
+    assert fact.recorded_at >= fact.valid_from
+
+
+def test_an_extractor_answer_that_is_no_statement_is_refused(tmp_path: Path) -> None:
+    class Broken:
+        def extract(self, session_id: str, messages: object) -> list[object]:
+            return ["User lives in Paris"]
+
+    book = FactBook(SqlSessionStore.at_path(tmp_path).engine, "kha", Broken())  # type: ignore[arg-type]
+    with pytest.raises(InvalidMessageError, match="not a Statement"):
+        book.observe("s1", [make_message("user", "I live in Paris.")])
+    assert book.facts() == []
+
+
+def test_statements_are_applied_in_time_order(book: FactBook) -> None:
+    late = Statement("home", "Berlin", "set", T0 + timedelta(days=9), "s1", "m2")
+    early = Statement("home", "Paris", "set", T0, "s1", "m1")
+    facts = supersede([], sorted([late, early], key=lambda s: s.said_at), T0)
+    assert [(f.value, f.current) for f in facts] == [("Paris", False), ("Berlin", True)]
