@@ -268,6 +268,16 @@ def coerce_message(item: MessageLike) -> Message:
     return Message.from_dict(item)
 
 
+def clipped(message: Message, max_chars: int) -> Message:
+    """``message`` with its content cut to ``max_chars`` (and a marker saying how much), for a
+    tier that cannot use more: the log keeps the whole text."""
+    if len(message.content) <= max_chars:
+        return message
+    rest = len(message.content) - max_chars
+    content = f"{message.content[:max_chars]} [... {rest} more characters in the session log]"
+    return replace(message, content=content)
+
+
 class MessageFields(TypedDict, total=False):
     """The optional fields of :meth:`TieredMemory.add` (see :class:`Message`)."""
 
@@ -284,6 +294,7 @@ __all__ = [
     "MessageFields",
     "MessageLike",
     "ToolCall",
+    "clipped",
     "coerce_message",
     "make_message",
     "new_message_id",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..embeddings import Embedder, check_vectors
-from ..messages import Message
+from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
 from ..steps import Call, Embed, Steps
 from ..store import SessionStore
@@ -36,6 +36,7 @@ from .tool import (
 logger = logging.getLogger("tiered_memory")
 
 INDEX_CHUNK = 256  # messages embedded and upserted together
+MAX_DOCUMENT_CHARS = 32_000  # of one message in Tier 3; the embedder reads the first ~25,000
 BACKLOG_LIMIT = 100_000
 _NO_HITS = format_recall_hits([])
 
@@ -61,7 +62,7 @@ def document_for(
     """What Tier 3 stores for a message (redacted by ``prepare``), or None for nothing."""
     if is_recall_exchange(item.message):
         return None
-    message = prepare(item.message, previous)
+    message = prepare(clipped(item.message, MAX_DOCUMENT_CHARS), previous)
     text = message.content
     for call in message.tool_calls:
         if call.name != RECALL_TOOL_NAME and call.name not in MEMORY_WRITE_TOOL_NAMES:

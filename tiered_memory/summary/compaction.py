@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..config import MemoryConfig
 from ..errors import SummarizerError
-from ..messages import Message
+from ..messages import Message, clipped
 from ..state import SessionState
 from ..tokens import TokenCounter
 from ..window import take_batch
@@ -41,7 +41,8 @@ def plan_step(
     if state.pending:
         count = take_batch(state.pending, config.summarizer_batch_tokens)
         batch = state.pending[:count]
-        originals = [i.message for i in batch]
+        # A single huge message is sent cut to what one call may hold (the log keeps it whole).
+        originals = [clipped(i.message, config.summarizer_batch_tokens * 8) for i in batch]
         messages = tuple(
             prepare(m, originals[n - 1] if n else None) if prepare else m
             for n, m in enumerate(originals)
