@@ -430,8 +430,11 @@ _FILLERS = _alt(
     jetzt|nun|einfach|noch|immer noch|nur|leider|immer|ahora|todavía|todavia|aún|aun|sólo|solo|
     simplemente|siempre|juste|maintenant|toujours|encore|seulement|simplement|adesso|ora|
     ancora|semplicemente|sempre|agora|ainda|só|apenas|simplesmente|nu|nog|gewoon|alleen|
-    nog steeds|altijd"""
+    nog steeds|altijd|übrigens|uebrigens|eigentlich|btw|fyi|by the way|honestly|probably|
+    por cierto|en realidad|en fait|d'ailleurs|du coup|cioè|in realtà|aliás|na verdade|trouwens|
+    eigenlijk"""
 )
+_FILLER_WORD = re.compile(f"(?:{_FILLERS})", re.IGNORECASE)
 _ARTICLES = _alt("the|le|la|l'|el|il|lo|o|a|der|die|das|de|het|un|une|uno|una|um|uma|een|ein|eine")
 _QUALIFIER_START = _alt(
     """
@@ -450,6 +453,7 @@ _AFTER_CUE = re.compile(
     r"(?P<assign>[\"'`]?[ \t]{0,4}(?::=|=>|->|→|[:=—–]))"
     rf"|[ \t]{{0,2}},?(?:[ \t]{{1,4}}(?:{_FILLERS}){_WORD_END})?"
     rf"[ \t]{{1,4}}(?P<natural>{_COPULAS}){_WORD_END}(?:[ \t]{{0,4}}:)?"
+    r"(?:[ \t]{0,2},[^,\n]{1,30},)?"  # "es, por si acaso, Olivo22"
     rf"|(?P<possessive>['’]s){_WORD_END}"
     rf"|[ \t]{{0,4}}(?P<ask>\?|\.\.\.|…)[ \t]{{0,4}}(?:(?:{_INTERJECTIONS}),?[ \t]{{1,4}})?"
     rf"(?:(?P<pronoun>{_PRONOUNS}){_WORD_END})?"
@@ -539,6 +543,7 @@ _ANSWER = re.compile(
     r"antwoord|(?-i:A)(?=[ \t]{0,2}:))(?![^\W\d_])",
     re.IGNORECASE,
 )
+_SPACED_DIGITS = re.compile(r"(?:[ \t][0-9]{1,4}(?![^\s.,;!?])){1,5}")
 _CLAUSE_REST = re.compile(r"(?:[ \t]{1,3}[^\s,;.!?()\"“”«»]{1,40}){0,23}")
 _NEXT_WORD = re.compile(r"[ \t]{1,3}([^\s,;.!?()\"“”«»]{1,40})")
 _TOKEN = re.compile(r"\S{1,256}")
@@ -672,7 +677,7 @@ def shaped(value: str) -> bool:
     if not letters:
         return digits and len(value) >= 4 and _DATE_LIKE.fullmatch(value) is None
     letters = sum(ch.isalpha() for ch in value) >= 3
-    if letters and _SYMBOL.search(value[1:].rstrip("!?.")) is not None and len(value) >= 5:
+    if letters and _SYMBOL.search(value.strip("!?.¿¡")[1:-1]) is not None and len(value) >= 5:
         return True
     return _INNER_CAPITAL.search(value) is not None and len(value) >= 6
 
@@ -800,7 +805,9 @@ def _inside_placeholder(text: str, pos: int) -> bool:
 
 
 _ASKS = re.compile(
-    r"\?|[:：]\s*$|(?<![^\W\d_])(?:what|what's|whats|tell|send|give|share|need|remind|type|enter|"
+    r"\?|[:：]\s*$|(?<![^\W\d_])(?:can i|could i|may i|can you|could you|kannst du|können sie|"
+    r"puedes|podrías|peux-tu|pouvez-vous|puoi|può|pode|podes|kun je|kunt u|"
+    r"what|what's|whats|tell|send|give|share|need|remind|type|enter|"
     r"next message|wie|was|welche[snr]?|sag|schick|gib|brauche|cuál|cual|qué|dime|dame|manda|"
     r"envía|necesito|quel|quelle|dis|donne|envoie|besoin|qual|dimmi|dammi|manda|serve|"
     r"preciso|diz|me diga|wat|welk|welke|stuur|geef|nodig)(?![^\W\d_])",
@@ -884,8 +891,11 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
     if cls in ("digit", "code"):
         if cls == "code" and _not_a_secret_code(text, cue):
             return False
-        ok = _DIGITISH.fullmatch(value) is not None or (
-            cls == "digit" and _SHORT_CODE.fullmatch(value) is not None
+        spaced = _SPACED_DIGITS.match(text, end) if value.isdigit() else None
+        ok = (
+            _DIGITISH.fullmatch(value) is not None
+            or (cls == "digit" and _SHORT_CODE.fullmatch(value) is not None)
+            or (spaced is not None and len(value) + spaced.group().count(" ") >= 3)
         )
         if ok and _UNIT_AFTER.match(text, end):
             return False
@@ -896,6 +906,10 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
         return ok
     if cls == "alarm":  # "Alarm: 4490"
         return m.group("assign") is not None and _DIGITISH.fullmatch(value) is not None
+    if m.group("ask") is not None and m.group("pronoun") is None:
+        return strong_token(value)  # "Password? <value>" with no "it's"
+    if _FILLER_WORD.fullmatch(value):
+        return False  # a filler the pattern gave back ("ist übrigens [REDACTED]")
     tier = _TIER.get(cls, "token")
     if quoted and tier == "word":
         return value.strip().lower() not in STOPWORDS
@@ -912,6 +926,9 @@ def _accept_after(text: str, cue: re.Match[str], cls: str, m: re.Match[str]) -> 
         return _WITH_CUE.search(leading) is not None and _plain_value_ok(value, natural=True)
     if _UNIT_AFTER.match(text, end) and value.isdigit():
         return False
+    if value.isdigit() and len(value) <= 2:  # "1 2 3 4" is a code, "12 characters" is not
+        spaced = _SPACED_DIGITS.match(text, end)
+        return spaced is not None and spaced.group().count(" ") + 1 >= 3
     if m.group("art") is not None or cue.group().lower() in _PLURAL_CUES:
         return shaped(value)  # "the password is the name of my dog", "passwords are ..."
     return _plain_value_ok(value, natural)
@@ -942,6 +959,9 @@ def _after_cue(text: str, cue: re.Match[str], cls: str) -> Hit | None:
     elif cls == "phrase" and not quoted:
         tail = _CLAUSE_REST.match(text, end)
         end = tail.end() if tail is not None else end
+    elif text[start:end].isdigit():
+        spaced = _SPACED_DIGITS.match(text, end)  # "PIN: 12 34", "is 10 20 30"
+        end = spaced.end() if spaced is not None else end
     return start, end, _KIND[cls]
 
 
@@ -1012,14 +1032,23 @@ def _near_tokens(text: str, cue: re.Match[str], covered: int) -> list[tuple[int,
     return before + after
 
 
-def _near_token(text: str, start: int, end: int, digits: bool, kind: str) -> Iterator[Hit]:
+def _near_token(
+    text: str, start: int, end: int, digits: bool, kind: str, made_up: bool = False
+) -> Iterator[Hit]:
     start, end = _strip(text, start, end)
     while start < end and text[start] in "=:":
         start += 1
     value = text[start:end]
     if end <= start or _PLACEHOLDER_BODY in value or len(value) > 128:
         return
-    if (strong_token(value) and not (len(value) <= 40 and _CUE.fullmatch(value))) or (
+    credential = strong_token(value) or (
+        made_up
+        and shaped(value)
+        and _HAS_DIGIT.search(value) is not None
+        and _HAS_ALPHA.search(value) is not None
+        and _UUID.fullmatch(value) is None  # an id near the word "password" is still an id
+    )
+    if (credential and not (len(value) <= 40 and _CUE.fullmatch(value))) or (
         digits and _code_number(text, start, end)
     ):
         yield start, end, kind
@@ -1080,7 +1109,8 @@ def cue_hits(text: str, previous: str | None = None) -> Iterator[Hit]:
             continue
         digits = cls in ("digit", "alarm")
         for start, end in _near_tokens(text, cue, covered):
-            yield from _near_token(text, start, end, digits, _KIND[cls])
+            made_up = cls in ("password", "phrase")  # "password is the same as before: Tortilla12"
+            yield from _near_token(text, start, end, digits, _KIND[cls], made_up)
             covered = max(covered, end)
     yield from _value_first_hits(text)
     yield from _login_hits(text)
