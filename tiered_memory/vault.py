@@ -220,9 +220,17 @@ class Vault:
             )
             entries.update(arguments.entries)
             calls.append(ToolCall(call.id, call.name, arguments.text))
+        metadata = _map_strings(message.metadata, lambda text: self._seal_leaf(text, entries))
         if not entries:
             return message, {}
-        return replace(message, content=sealed.text, tool_calls=tuple(calls)), entries
+        changed = replace(message, content=sealed.text, tool_calls=tuple(calls))
+        return replace(changed, metadata=metadata), entries
+
+    def _seal_leaf(self, text: str, entries: dict[str, str]) -> str:
+        """A string of the metadata (an adapter's raw copy of an item) sealed like the content."""
+        sealed = seal_text(text, self._hmac_key, self.user_id, detector=self.detector)
+        entries.update(sealed.entries)
+        return sealed.text
 
     def seal_steps(
         self, batch: Sequence[StoredMessage], count: Callable[[Message], int]
@@ -299,6 +307,8 @@ class Vault:
             names |= placeholders_in(m.content)
             for call in m.tool_calls:
                 names |= placeholders_in(call.arguments)
+            for text in _strings(m.metadata):
+                names |= placeholders_in(text)
         values = self.values(names)
         if not values:
             return list(messages)
@@ -309,6 +319,7 @@ class Vault:
                 tool_calls=tuple(
                     ToolCall(c.id, c.name, reveal_text(c.arguments, values)) for c in m.tool_calls
                 ),
+                metadata=_map_strings(m.metadata, lambda text: reveal_text(text, values)),
             )
             for m in messages
         ]
@@ -331,7 +342,7 @@ class Vault:
     ) -> set[str]:
         """Placeholders held by this user's messages (of one session, or with one id)."""
         m = messages_table.c
-        query = sa.select(m.content, m.tool_calls).where(m.user_id == self.user_id)
+        query = sa.select(m.content, m.tool_calls, m.metadata).where(m.user_id == self.user_id)
         if session_id is not None:
             query = query.where(m.session_id == session_id)
         if message_id is not None:
@@ -339,8 +350,9 @@ class Vault:
         with self._read() as conn:
             rows = conn.execute(query).all()
         names: set[str] = set()
-        for content, calls in rows:
+        for content, calls, metadata in rows:
             names |= placeholders_in(content) | placeholders_in(calls or "")
+            names |= placeholders_in(metadata or "")
         return names
 
     def erase_unreferenced(self, names: Iterable[str]) -> int:
@@ -359,6 +371,7 @@ class Vault:
                         sa.or_(
                             m.content.like(pattern, escape="\\"),
                             m.tool_calls.like(pattern, escape="\\"),
+                            m.metadata.like(pattern, escape="\\"),
                         ),
                     )
                 ).scalar_one()
@@ -402,6 +415,29 @@ class Vault:
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"vault read failed: {exc}") from exc
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string leaf of ``value`` (JSON data)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _map_strings(value: Any, function: Callable[[str], str]) -> Any:
+    """``value`` (JSON data) with ``function`` applied to every string leaf."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, Mapping):
+        return {k: _map_strings(v, function) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_map_strings(v, function) for v in value]
+    return value
 
 
 _WRONG_KEY = (

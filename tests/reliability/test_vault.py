@@ -263,3 +263,18 @@ def test_redact_policies_are_unchanged(make_memory: MemoryFactory, tmp_path: Pat
     mem = make_memory("s1", "kha", path=tmp_path, secrets="redact")
     assert mem.vault is None and mem.add("user", SEED).content == SEED
     assert not (tmp_path / "vault.key").exists()
+
+
+def test_metadata_strings_are_sealed_too(make_memory: MemoryFactory, tmp_path: Path) -> None:
+    """An adapter's raw copy of an item (OpenAI Agents keeps one in metadata) holds no value."""
+    mem = make_memory("s1", "kha", path=tmp_path)
+    item = {
+        "agents_item": {"role": "user", "content": [{"text": f"My OpenAI key is {OPENAI_KEY}"}]}
+    }
+    mem.add("user", f"My OpenAI key is {OPENAI_KEY}", metadata=item)
+    rows = sql_rows(mem, "SELECT metadata FROM tm_messages WHERE user_id = 'kha'")
+    assert OPENAI_KEY not in rows[0].metadata and "[SECRET_API_KEY_" in rows[0].metadata
+    assert mem.history()[0].metadata == item
+    first = mem.history()[0]
+    assert mem.forget(message_id=first.id) == 1
+    assert mem.vault is not None and mem.vault.count() == 0
