@@ -713,7 +713,7 @@ def _plain_value_ok(value: str, natural: bool) -> bool:
         return False
     if _CODE_REFERENCE.match(value):
         return False
-    if _PARTICIPLE.fullmatch(lower):  # "is expired", "password: hashed"
+    if value.islower() and _PARTICIPLE.fullmatch(lower):  # "is expired", "password: hashed"
         return False
     return not (value.isdigit() and len(value) <= 2)
 

@@ -25,7 +25,8 @@ from tiered_memory.redact import (
 
 
 def _gone(value: str, text: str) -> bool:
-    return all(word not in text for word in value.split() if len(word) >= 3)
+    words = [word for word in value.split() if len(word) >= 3] or [value]
+    return all(word not in text for word in words)
 
 
 def _check(text: str, value: str, previous: str | None = None) -> None:
@@ -45,6 +46,8 @@ ORDINARY_PHRASINGS = [
     ("I'll go with Hazelnut77 for the password", "Hazelnut77"),
     ("my bank password is still tortoise", "tortoise"),
     ("the password has been changed to Quasar#9", "Quasar#9"),
+    ("the password is, well, Tumbleweed", "Tumbleweed"),
+    ("password is the same as before: Tortilla12", "Tortilla12"),
 ]
 
 
@@ -77,6 +80,8 @@ ALARM_CODES = [
     ("El código de la alarma es 3857", "3857"),
     ("Le digicode est 8B14", "8B14"),
     ("to turn off the alarm type 9064 on the keypad", "9064"),
+    ("PIN: 12 34", "12 34"),
+    ("the combination of my locker is 10 20 30", "10 20 30"),
 ]
 
 
@@ -129,6 +134,15 @@ def test_previous_message_that_is_already_redacted_still_sets_the_context() -> N
     _check("Mq47Lp58Ko69", "Mq47Lp58Ko69", previous=previous)
 
 
+def test_a_filler_after_the_copula_is_kept_and_the_value_redacted() -> None:
+    result = redact("Das Passwort ist übrigens Lindenbaum")
+    assert result.text == "Das Passwort ist übrigens [REDACTED_PASSWORD]"
+
+
+def test_reply_to_a_request_without_a_question_mark_is_redacted() -> None:
+    _check("sure it's 4417 but don't tell", "4417", previous="Can I have the alarm code")
+
+
 def test_ordinary_reply_after_a_password_question_is_kept() -> None:
     for reply in ["I don't remember", "why do you need it?", "no", "Thanks!"]:
         assert redact(reply, previous="What's your password?").text == reply
@@ -177,6 +191,9 @@ ORDINARY_CHAT = [
     "Monthly pass: $100/month",
     "I spent 2,500 on the new laptop",
     "She turned 30 in 2021",
+    "My password is 12 characters long",
+    "the PIN is 1 of 3 options",
+    "my password manager is great, server at 192.168.10.100",
 ]
 
 
