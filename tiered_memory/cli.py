@@ -34,7 +34,7 @@ SESSION_ONE = [
     ("assistant", "Split by heading, then into ~300-token chunks with a 50-token overlap; keep the heading as metadata."),
     ("user", "My deadline for the first demo is March 3rd."),
     ("assistant", "Noted: first demo due March 3rd. Want a plan for the next two weeks?"),
-    ("user", "Yes. Also, change the API port to 8080."),
+    ("user", "Yes. Also, change the API port to 8080. My API key is 123."),
     ("assistant", "Week 1: ingestion + chunking + ChromaDB; week 2: FastAPI endpoints on port 8080 and a small UI."),
 ]  # fmt: skip
 
@@ -115,7 +115,31 @@ def _sessions(
         if found
         else "[bold red]the fact was not recalled[/bold red]"
     )
-    return 0 if found else 1
+    return 0 if found and _secret_round_trip(console, config, path, resources, later) else 1
+
+
+def _secret_round_trip(
+    console: Console, config: MemoryConfig, path: Path, resources: Resources, later: TieredMemory
+) -> bool:
+    """The seed's example: the key said in session 1 comes back to its owner only, and no file
+    on disk holds it in plain text (the vault keeps it encrypted)."""
+    console.print(Rule("[bold]Secrets[/bold] (the vault, the default secrets policy)"))
+    console.print(f"[green]{'user':>9}[/green] What was my key?")
+    hits = later.recall("What was my API key?", k=2)
+    console.print(Panel(format_recall_hits(hits), title="recall_memory(...)", border_style="green"))
+    owner_gets_it = any("key is 123" in hit.text for hit in hits)
+    stranger = TieredMemory("intruder", "someone-else", path, config, resources=resources)
+    stranger_gets_it = any("123" in h.text for h in stranger.recall("What was my API key?"))
+    on_disk = [
+        f
+        for f in path.rglob("*")
+        if f.is_file() and f.name != "vault.key" and b"key is 123" in f.read_bytes()
+    ]
+    console.print(
+        f"owner recalls it: {owner_gets_it} · another user recalls it: {stranger_gets_it} · "
+        f"files holding it in plain text: {len(on_disk)} (the summary shows only a placeholder)"
+    )
+    return owner_gets_it and not stranger_gets_it and not on_disk
 
 
 COMMAND_ENTRY_POINTS = "tiered_memory.commands"
@@ -163,4 +187,3 @@ __all__ = ["COMMAND_ENTRY_POINTS", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())
-
