@@ -272,6 +272,7 @@ def _latency(args: argparse.Namespace) -> int:
         hang_seconds=args.hang_seconds,
         timeout=args.summarizer_timeout,
         mem0_turns=args.mem0_turns,
+        max_turns=args.max_turns,
     )
     return _finish(args, result, plot_latency)
 

@@ -168,12 +168,14 @@ def run_latency(
     hang_seconds: float,
     timeout: float,
     mem0_turns: int,
+    max_turns: int | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "conversations": [c.sample_id for c in conversations],
         "summarizer_timeout": timeout,
         "hang_seconds": hang_seconds,
         "mem0_turns": mem0_turns,
+        "max_turns": max_turns,
         "settings": {},
         "skipped": {},
     }
@@ -182,7 +184,7 @@ def run_latency(
         rows: dict[str, Any] = {}
         for system in systems:
             try:
-                limit = mem0_turns if system == "mem0" else None
+                limit = mem0_turns if system == "mem0" else max_turns
                 rows[system] = measure_latency(system, conversations, delay, timeout, limit)
             except ImportError as exc:
                 out["skipped"][system] = f"not installed: {exc}"
@@ -204,6 +206,12 @@ def add_latency_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     latency.add_argument("--hang-seconds", type=float, default=30.0)
     latency.add_argument("--summarizer-timeout", type=float, default=2.0)
+    latency.add_argument(
+        "--max-turns",
+        type=int,
+        default=None,
+        help="turns replayed per conversation (LlamaIndex's buffer summarizes on every turn)",
+    )
     latency.add_argument(
         "--mem0-turns",
         type=int,
