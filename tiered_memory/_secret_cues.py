@@ -1041,8 +1041,10 @@ def _near_token(
     value = text[start:end]
     if end <= start or _PLACEHOLDER_BODY in value or len(value) > 128:
         return
+    after_colon = text[max(0, start - 4) : start].rstrip().endswith((":", "="))
     credential = strong_token(value) or (
         made_up
+        and after_colon  # "password is the same as before: Tortilla12", not "like 1Password"
         and shaped(value)
         and _HAS_DIGIT.search(value) is not None
         and _HAS_ALPHA.search(value) is not None

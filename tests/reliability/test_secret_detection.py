@@ -194,6 +194,7 @@ ORDINARY_CHAT = [
     "My password is 12 characters long",
     "the PIN is 1 of 3 options",
     "my password manager is great, server at 192.168.10.100",
+    "Consider a password manager like LastPass, 1Password or Bitwarden",
 ]
 
 
