@@ -374,7 +374,8 @@ def mem0_memory(workdir: Path, embedder: CachingEmbedder, collection: str) -> An
     Telemetry is switched off before mem0 is imported. The LLM is a fake that is never called:
     every add uses ``infer=False`` (raw messages stored, no fact extraction).
     """
-    os.environ["MEM0_TELEMETRY"] = "False"  # also set, with MEM0_DIR, by tiered_memory_bench/__init__.py
+    # also set, with MEM0_DIR, by tiered_memory_bench/__init__.py
+    os.environ["MEM0_TELEMETRY"] = "False"
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from mem0 import Memory
