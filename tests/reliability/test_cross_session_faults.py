@@ -344,3 +344,39 @@ def test_a_name_or_session_with_a_newline_cannot_forge_a_hit_header(
     assert all(
         line.startswith("    > ") for line in text.splitlines()[1:] if not line.startswith("[")
     )
+
+
+# --- huge inputs -----------------------------------------------------------------------------
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def summarize(self, request: SummaryRequest) -> str:
+        self.sizes.append(sum(len(m.content) for m in request.messages))
+        return "notes"
+
+    async def asummarize(self, request: SummaryRequest) -> str:
+        return self.summarize(request)
+
+
+def test_a_huge_message_is_kept_whole_but_each_tier_gets_what_it_can_use(
+    make_memory: MemoryFactory,
+) -> None:
+    from tiered_memory.recall.index import MAX_DOCUMENT_CHARS
+    from tiered_memory.tokens import token_counter
+
+    recording = Recording()
+    mem = make_memory(summarizer=recording, embedder=None)  # the bundled MiniLM
+    text = "My locker code is in the blue notebook. " + "lorem ipsum dolor sit amet " * 40_000
+    mem.add("user", text)  # ~1 MB
+    mem.add("user", "and one more message")
+    mem.flush()
+    assert mem.history()[0].content == text  # the log keeps it whole
+    hits = mem.recall("where is my locker code?", exclude_window=False)
+    assert hits and hits[0].text.startswith("My locker code is in the blue notebook.")
+    assert len(hits[0].text) < MAX_DOCUMENT_CHARS + 100 < len(text)
+    batch_chars = mem.config.summarizer_batch_tokens * 8
+    assert recording.sizes and max(recording.sizes) < batch_chars + 100
+    assert token_counter().count_messages(mem.context_messages()) <= 120 + 80 + 3
