@@ -23,8 +23,8 @@ from tiered_memory import (
     as_embedder,
     default_embedder,
 )
-from tiered_memory.embeddings import minilm as minilm_module
 from tiered_memory.embeddings import aembed_documents, aembed_query, check_vectors
+from tiered_memory.embeddings import minilm as minilm_module
 from tiered_memory.embeddings.minilm import (
     MiniLMEmbedder,
     SentenceTransformerEmbedder,

@@ -148,7 +148,7 @@ def test_four_threads_with_a_slow_summarizer_summarize_each_message_once(
             window_tokens=80,
             summary_tokens=50_000,
             summarizer=LedgerSummarizer(ledger, delay=0.02),
-        )  # fmt: skip
+        )
         for _ in range(WRITERS)
     ]
     start = threading.Barrier(WRITERS)
