@@ -263,7 +263,7 @@ def _overhead(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    from .latency import plot_latency, run_latency
+    from .latency import run_latency
 
     result = run_latency(
         _load(args),
@@ -274,7 +274,7 @@ def _latency(args: argparse.Namespace) -> int:
         mem0_turns=args.mem0_turns,
         max_turns=args.max_turns,
     )
-    return _finish(args, result, plot_latency)
+    return _finish(args, result, None)
 
 
 def _availability(args: argparse.Namespace) -> int:

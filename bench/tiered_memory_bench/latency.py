@@ -220,32 +220,6 @@ def add_latency_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
-def plot_latency(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    settings = list(result["settings"])
-    systems = sorted({s for v in result["settings"].values() for s in v["systems"]})
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    width = 0.8 / max(1, len(systems))
-    for n, system in enumerate(systems):
-        values = [
-            result["settings"][k]["systems"].get(system, {}).get("p99_ms", 0.0) for k in settings
-        ]
-        ax.bar([i + n * width for i in range(len(settings))], values, width, label=system)
-    ax.set_yscale("log")
-    ax.set_xticks(
-        [i + 0.4 - width / 2 for i in range(len(settings))], [f"summarizer {k}" for k in settings]
-    )
-    ax.set_ylabel("turn latency p99 (ms, log)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 __all__ = [
     "LATENCY_SYSTEMS",
     "add_latency_parser",
