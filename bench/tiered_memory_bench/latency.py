@@ -224,6 +224,5 @@ __all__ = [
     "LATENCY_SYSTEMS",
     "add_latency_parser",
     "measure_latency",
-    "plot_latency",
     "run_latency",
 ]
