@@ -220,9 +220,12 @@ def create_engine(url: str, timeout: float) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.startswith("postgresql"):
             millis = max(1, int(timeout * 1000))
+            # Keep the URL's own libpq options (a search_path, say): connect_args would replace them.
+            given = sa.engine.make_url(url).query.get("options", "")
+            given = " ".join(given) if isinstance(given, tuple) else given
             connect_args = {
                 "connect_timeout": max(1, int(timeout)),
-                "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+                "options": f"{given} -c statement_timeout={millis} -c lock_timeout={millis}".strip(),
                 "tcp_user_timeout": millis,
                 "keepalives": 1,
                 "keepalives_idle": max(1, int(timeout)),
