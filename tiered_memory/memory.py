@@ -390,8 +390,4 @@ class TieredMemory:
         yield Call(self.resources.worker.wait, (self._job_key, self.config.close_timeout))
 
 
-def _call(function: Any, *args: Any) -> Steps[Any]:
-    return (yield Call(function, args))
-
-
 __all__ = ["MemoryStats", "RecallFilters", "TieredMemory"]

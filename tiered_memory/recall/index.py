@@ -79,9 +79,7 @@ def document_for(
 
 
 def indexed_doc(user_id: str, doc: StoredDocument) -> IndexedDoc:
-    created = datetime.fromisoformat(doc.created_at)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
+    created = indexed_created(doc)
     metadata: dict[str, object] = {
         "user_id": user_id, "session_id": doc.session_id, "message_id": doc.message_id,
         "role": doc.role, "created_at": doc.created_at, "created_ts": created.timestamp(),
@@ -109,7 +107,7 @@ class LexicalCache:
 
     def fresh(self, store: SessionStore, user_id: str) -> tuple[LexicalIndex, bool]:
         """The user's index, current with the store's change log; True if built cold."""
-        key = (str(getattr(store, "url", id(store))), user_id)
+        key = _cache_key(store, user_id)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -136,7 +134,11 @@ class LexicalCache:
 
     def drop(self, store: SessionStore, user_id: str) -> None:
         with self._lock:
-            self._entries.pop((str(getattr(store, "url", id(store))), user_id), None)
+            self._entries.pop(_cache_key(store, user_id), None)
+
+
+def _cache_key(store: SessionStore, user_id: str) -> tuple[str, str]:
+    return str(getattr(store, "url", id(store))), user_id
 
 
 class LongTermIndex:
@@ -159,7 +161,6 @@ class LongTermIndex:
         self.lexical = lexical
         self.prepare = prepare
         self.weights = weights or RankingWeights()
-        self._lock = threading.Lock()  # one backlog writer per memory at a time
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ construction, whoever wrote.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -279,8 +279,3 @@ def _log(conn: Connection, user_id: str, keys: Sequence[tuple[str, str]], remove
                 for s, m in keys
             ],
         )
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
