@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import LexicalIndex
+from .lexical import SessionSlots
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _standardize(values: np.ndarray) -> tuple[float, float]:
 def hybrid_rank(
     dense: Mapping[int, float],
     lexical: np.ndarray,
-    index: LexicalIndex,
+    index: SessionSlots,
     allowed: np.ndarray,
     weights: RankingWeights | None = None,
 ) -> list[tuple[int, float]]:
@@ -46,7 +46,7 @@ def hybrid_rank(
 
     Args:
         dense: slot -> cosine similarity, for the dense retriever's pool.
-        lexical: BM25 score of every slot (``LexicalIndex.scores``).
+        lexical: BM25 score of every slot.
         index: gives each slot's session neighbours.
         allowed: boolean mask of the slots that may be returned (filters, liveness).
     """
@@ -93,7 +93,7 @@ def hybrid_rank(
     return ranked
 
 
-def _session_prior(bases: Mapping[int, float], index: LexicalIndex, top: int) -> dict[int, float]:
+def _session_prior(bases: Mapping[int, float], index: SessionSlots, top: int) -> dict[int, float]:
     """Each candidate's session strength (mean of its session's ``top`` best), standardized."""
     by_session: dict[str, list[float]] = {}
     session_of: dict[int, str] = {}
