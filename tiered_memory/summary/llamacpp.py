@@ -141,9 +141,12 @@ class LlamaCppSummarizer:
         }
 
     def _generate(self, request: SummaryRequest) -> str:
+        return self._complete(self.payload(request))
+
+    def _complete(self, payload: dict[str, Any]) -> str:
         server = self._load()
         try:
-            answer = server.handle_chat_completions(self.payload(request))
+            answer = server.handle_chat_completions(payload)
         except Exception as exc:
             raise SummarizerError(
                 f"llama.cpp failed on {self.model_path.name}: {type(exc).__name__}: {exc}"
@@ -185,6 +188,32 @@ class LlamaCppSummarizer:
         try:
             return await asyncio.wait_for(future, timeout=self.timeout)
         except asyncio.TimeoutError:
+            raise self._timed_out() from None
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        response_format: dict[str, Any] | None = None,
+    ) -> str:
+        """One chat completion on the same loaded model and worker thread, with any prompt (the
+        LLM fact extractor's call); output at most ``min(max_tokens, max_output_tokens)``.
+
+        Raises:
+            SummarizerError: as :meth:`summarize`.
+        """
+        payload: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": max(1, min(max_tokens, self.max_output_tokens)),
+            "temperature": self.temperature,
+            "stream": False,
+        }
+        if response_format is not None:
+            payload["response_format"] = response_format
+        future = self._pool.submit(self._complete, payload)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
             raise self._timed_out() from None
 
     def close(self) -> None:

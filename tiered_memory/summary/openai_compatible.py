@@ -107,14 +107,7 @@ class OpenAICompatibleSummarizer:
             SummarizerError: the server is unreachable, too slow, answered an HTTP error, or its
                 answer is not a chat completion with a non-empty message.
         """
-        try:
-            with httpx.Client(timeout=self.timeout) as client:
-                response = client.post(
-                    self.url, json=self.payload(request), headers=self._headers()
-                )
-        except httpx.HTTPError as exc:
-            raise self._request_error(exc) from None
-        return self._summary(response)
+        return self._post(self.payload(request))
 
     async def asummarize(self, request: SummaryRequest) -> str:
         """Async :meth:`summarize` (``httpx.AsyncClient``)."""
@@ -123,6 +116,37 @@ class OpenAICompatibleSummarizer:
                 response = await client.post(
                     self.url, json=self.payload(request), headers=self._headers()
                 )
+        except httpx.HTTPError as exc:
+            raise self._request_error(exc) from None
+        return self._summary(response)
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        response_format: dict[str, Any] | None = None,
+    ) -> str:
+        """One chat completion on this server with any prompt (the LLM fact extractor's call):
+        the same request, errors and answer checks as :meth:`summarize`.
+
+        Raises:
+            SummarizerError: as :meth:`summarize`.
+        """
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": max_tokens,
+            "stream": False,
+        }
+        if response_format is not None:
+            payload["response_format"] = response_format
+        return self._post(payload)
+
+    def _post(self, payload: dict[str, Any]) -> str:
+        try:
+            with httpx.Client(timeout=self.timeout) as client:
+                response = client.post(self.url, json=payload, headers=self._headers())
         except httpx.HTTPError as exc:
             raise self._request_error(exc) from None
         return self._summary(response)
