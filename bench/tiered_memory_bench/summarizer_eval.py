@@ -18,13 +18,20 @@ Reported per summarizer:
   digits, on word boundaries). Scored: LoCoMo categories 1-4, LongMemEval non-abstention.
 
 ``baseline`` is the extractive summarizer as it was before issue 15 (verbatim ``- Speaker:
-sentence`` lines), kept here only as the yardstick; ``extractive`` is the core's current one.
+sentence`` lines), kept here only as the yardstick; ``extractive`` is the core's current one;
+``llamacpp`` is :class:`~tiered_memory.summary.LlamaCppSummarizer` on the GGUF file of ``--gguf``
+(the ``local`` extra), for which the speed is reported too: prompt and generated tokens per
+second (llama.cpp's own timings), seconds per summarizer call and the process's peak RSS.
+``--max-turns`` replays only the first turns of each conversation (a local model needs minutes
+per batch); then only questions whose evidence lies within those turns are scored.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,10 +43,10 @@ from tiered_memory.tokens import TokenCounter
 
 from .answer_metric import contains_answer, normalize_answer
 from .common import RESULTS_DIR, counter, note, progress
-from .locomo import Conversation, is_scored
+from .locomo import Conversation, Question, is_scored
 
 UNBOUNDED = 10**9
-SUMMARIZERS = ("baseline", "extractive")
+SUMMARIZERS = ("baseline", "extractive", "llamacpp")
 MODES = ("budgeted", "unbounded")
 
 _BASELINE_SPLIT = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+|\n+")
@@ -115,12 +122,77 @@ class BaselineExtractiveSummarizer:
         return "\n".join(line[0] for line, kept in zip(lines, keep, strict=True) if kept)
 
 
-def make_summarizer(name: str) -> Summarizer:
+def make_summarizer(name: str, gguf: str | None = None, gguf_threads: int = 1) -> Summarizer:
     if name == "baseline":
         return BaselineExtractiveSummarizer()
     if name == "extractive":
         return ExtractiveSummarizer()
+    if name == "llamacpp":
+        if not gguf:
+            raise ValueError("the llamacpp summarizer needs --gguf PATH (a GGUF chat model)")
+        from tiered_memory.summary import LlamaCppSummarizer
+
+        return TimedSummarizer(
+            LlamaCppSummarizer(model_path=gguf, n_threads=gguf_threads, timeout=3600)
+        )
     raise ValueError(f"unknown summarizer {name!r}: expected one of {SUMMARIZERS}")
+
+
+class TimedSummarizer:
+    """Records each call's wall time and the inner summarizer's ``last_timings`` (llama.cpp)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[dict[str, float]] = []
+
+    def summarize(self, request: SummaryRequest) -> str:
+        started = time.perf_counter()
+        try:
+            return str(self.inner.summarize(request))
+        finally:
+            timings = getattr(self.inner, "last_timings", {}) or {}
+            self.inner.last_timings = {}
+            self.calls.append(
+                {
+                    "seconds": time.perf_counter() - started,
+                    "messages": len(request.messages),
+                    **{
+                        key: float(timings[key])
+                        for key in ("prompt_n", "prompt_ms", "predicted_n", "predicted_ms")
+                        if isinstance(timings.get(key), (int, float))
+                    },
+                }
+            )
+
+    async def asummarize(self, request: SummaryRequest) -> str:
+        return self.summarize(request)
+
+    def speed(self) -> dict[str, Any]:
+        """Totals over the calls: tokens per second, seconds per call, peak RSS."""
+        calls = self.calls
+        if not calls:
+            return {}
+
+        def total(key: str) -> float:
+            return sum(call.get(key, 0.0) for call in calls)
+
+        seconds = [call["seconds"] for call in calls]
+        return {
+            "calls": len(calls),
+            "prompt_tokens": int(total("prompt_n")),
+            "generated_tokens": int(total("predicted_n")),
+            "prompt_tokens_per_second": round(1000 * total("prompt_n") / total("prompt_ms"), 2)
+            if total("prompt_ms")
+            else None,
+            "generated_tokens_per_second": round(
+                1000 * total("predicted_n") / total("predicted_ms"), 2
+            )
+            if total("predicted_ms")
+            else None,
+            "seconds_per_call_mean": round(statistics.fmean(seconds), 1),
+            "seconds_per_call_max": round(max(seconds), 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
 
 
 def answer_in(summary: str, answer: str) -> bool:
@@ -129,7 +201,9 @@ def answer_in(summary: str, answer: str) -> bool:
     return contains_answer(normalize_answer(summary), answer)
 
 
-def conversation_messages(conversation: Conversation) -> list[Message]:
+def conversation_messages(
+    conversation: Conversation, max_turns: int | None = None
+) -> list[Message]:
     return [
         Message(
             role=turn.chat_role,  # type: ignore[arg-type]
@@ -137,8 +211,19 @@ def conversation_messages(conversation: Conversation) -> list[Message]:
             name=turn.speaker if conversation.dataset == "locomo" else None,
             created_at=turn.created_at,
         )
-        for turn in conversation.turns
+        for turn in conversation.turns[:max_turns]
     ]
+
+
+def scored_within(
+    conversation: Conversation, max_turns: int | None, limit: int | None
+) -> list[Question]:
+    """The scored questions; with ``max_turns``, only those whose evidence is all replayed."""
+    scored = [q for q in conversation.questions if is_scored(conversation, q)]
+    if max_turns is not None:
+        kept = {turn.dia_id for turn in conversation.turns[:max_turns]}
+        scored = [q for q in scored if q.evidence and set(q.evidence) <= kept]
+    return scored[:limit] if limit else scored
 
 
 @dataclass
@@ -197,6 +282,7 @@ def evaluate(
     limit_questions: int | None = None,
     factory: Callable[[str], Summarizer] = make_summarizer,
     modes: Sequence[str] = MODES,
+    max_turns: int | None = None,
 ) -> dict[str, Any]:
     """Compression and summary-only answer hits of each summarizer, budgeted and unbounded."""
     tokens = counter()
@@ -209,11 +295,9 @@ def evaluate(
             summarized = written = hits = questions = calls = 0
             seconds = 0.0
             for conversation in progress(conversations, f"{name} {mode}"):
-                result = replay(
-                    summarizer, conversation_messages(conversation), budget, batch_tokens, tokens
-                )
-                scored = [q for q in conversation.questions if is_scored(conversation, q)]
-                scored = scored[:limit_questions] if limit_questions else scored
+                messages = conversation_messages(conversation, max_turns)
+                result = replay(summarizer, messages, budget, batch_tokens, tokens)
+                scored = scored_within(conversation, max_turns, limit_questions)
                 summarized += result.summarized_tokens
                 written += result.summary_tokens
                 calls += result.calls
@@ -229,11 +313,16 @@ def evaluate(
                 "summarizer_calls": calls,
                 "summarizer_seconds": round(seconds, 2),
             }
+            if isinstance(summarizer, TimedSummarizer):
+                row[mode]["speed"] = summarizer.speed()
+                row[mode]["last_summary"] = result.summary
+                summarizer.calls.clear()
         results[name] = row
     return {
         "conversations": len(conversations),
         "summary_tokens": summary_tokens,
         "batch_tokens": batch_tokens,
+        "max_turns": max_turns,
         "summarizers": results,
     }
 
@@ -265,6 +354,16 @@ def add_summarizer_parser(commands: Any, common: argparse.ArgumentParser) -> Non
         default=4000,
         help="message tokens per summarizer call (MemoryConfig.summarizer_batch_tokens)",
     )
+    parser.add_argument(
+        "--max-turns",
+        type=int,
+        default=None,
+        help="replay only the first N turns of each conversation (score only questions within)",
+    )
+    parser.add_argument("--gguf", default=None, help="GGUF chat model for --summarizers llamacpp")
+    parser.add_argument(
+        "--gguf-threads", type=int, default=1, help="llama.cpp threads (1 on a busy machine)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -278,6 +377,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         batch_tokens=args.batch_tokens,
         limit_questions=args.limit_questions,
         modes=args.modes,
+        factory=lambda name: make_summarizer(name, args.gguf, args.gguf_threads),
+        max_turns=args.max_turns,
     )
     return {"dataset": dataset_name(conversations), "data": str(args.data), **result}
 
@@ -290,6 +391,9 @@ def run_command(args: argparse.Namespace, finish: Callable[..., int]) -> int:
     if unknown:
         note(f"error: unknown {unknown}: summarizers {SUMMARIZERS}, modes {MODES}")
         return 2
+    if "llamacpp" in args.summarizers and not args.gguf:
+        note("error: --summarizers llamacpp needs --gguf PATH (a GGUF chat model file)")
+        return 2
     result = run(args)
     if args.json_out is None:
         args.json_out = str(RESULTS_DIR / f"summarizer-{result['dataset']}.json")
@@ -298,12 +402,14 @@ def run_command(args: argparse.Namespace, finish: Callable[..., int]) -> int:
             note(
                 f"{result['dataset']} {name:>10} {mode:>9}: compression {cell['compression']}x, "
                 f"answer hits {cell['answer_hits']}/{cell['questions']}"
+                + (f", speed {cell['speed']}" if cell.get("speed") else "")
             )
     return finish(args, result, None)
 
 
 __all__ = [
     "BaselineExtractiveSummarizer",
+    "TimedSummarizer",
     "add_summarizer_parser",
     "answer_in",
     "evaluate",

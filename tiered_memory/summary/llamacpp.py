@@ -96,6 +96,9 @@ class LlamaCppSummarizer:
         self.temperature = temperature
         self.passive_wait = passive_wait
         self._server: Any = None
+        self.last_timings: dict[str, Any] = {}
+        """llama.cpp's timings of the last answer (``prompt_n``, ``prompt_per_second``,
+        ``predicted_n``, ``predicted_per_second``, ...), for benchmarks."""
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="tiered-memory-llamacpp"
@@ -153,6 +156,8 @@ class LlamaCppSummarizer:
             ) from None
         if isinstance(answer, dict) and answer.get("error"):
             raise SummarizerError(f"llama.cpp answered an error: {answer['error']!r}"[:500])
+        timings = answer.get("timings") if isinstance(answer, dict) else None
+        self.last_timings = dict(timings) if isinstance(timings, dict) else {}
         content = _content(answer)
         if content is None:
             raise SummarizerError(
