@@ -61,6 +61,9 @@ class MemoryConfig:
             ``TIERED_MEMORY_SUMMARIZER_BASE_URL``.
         summarizer_model: the model name on that server (default: ``model``); overrides
             ``TIERED_MEMORY_SUMMARIZER_MODEL``.
+        facts: extract facts about the user ("lives in Berlin since ...") from each compacted
+            batch (``tiered_memory.facts``; one extractor call per batch) and recall them
+            alongside turns, current ones first; False turns facts off.
     """
 
     window_tokens: int = 2000
@@ -89,6 +92,7 @@ class MemoryConfig:
     secret_detector: Any = field(default=None, hash=False, compare=False)
     summarizer_model: str | None = None
     vault_key: str | None = field(default=None, repr=False)
+    facts: bool = True
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -148,7 +152,7 @@ class MemoryConfig:
             value = getattr(self, name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             _require(number and math.isfinite(value), name, value, "a finite number")
-        for name in ("chroma_ssl", "index_long_term"):
+        for name in ("chroma_ssl", "index_long_term", "facts"):
             _require(isinstance(getattr(self, name), bool), name, getattr(self, name), "a bool")
         _require(isinstance(self.model, str), "model", self.model, "a model name")
         for name in (

@@ -7,14 +7,18 @@ without a successor. ``recorded_at`` is when the memory learned the fact.
 
 Pure part: the :class:`FactExtractor` protocol, :class:`OfflineFactExtractor` (English
 first-person patterns) and :func:`supersede`. Store part: :class:`FactBook` (one user, the
-session store's ``tm_facts`` table). Not wired into compaction yet: call
-:meth:`FactBook.observe` with the messages of a batch.
+session store's ``tm_facts`` table). Compaction calls :meth:`FactBook.observe_upto` after each
+committed batch (``tiered_memory.recall.timeline`` makes the facts Tier-3 documents): one
+extractor call per batch, exactly once per message thanks to a per-session watermark.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -23,9 +27,11 @@ from typing import Literal, Protocol, runtime_checkable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import InvalidMessageError, StoreError
+from .errors import ConfigError, InvalidMessageError, StoreError
 from .messages import Message
-from .store.schema import facts_table
+from .store.schema import facts_table, insert_ignore, messages_table
+
+logger = logging.getLogger("tiered_memory")
 
 Change = Literal["set", "end", "switch"]
 
@@ -62,12 +68,20 @@ class Fact:
         return self.valid_to is None
 
     def text(self) -> str:
-        """One self-contained line: "User home: Berlin (since 2026-10-02)"."""
+        """One self-contained line: "User lives in Berlin (home, since 2026-10-02)"."""
         since = self.valid_from.strftime("%Y-%m-%d")
+        phrase = _PHRASES.get(self.attribute)
+        if phrase is not None:
+            said = f"User {phrase} {self.value} ({self.attribute}, "
+        else:
+            said = f"User's {self.attribute or 'choice'} is {self.value} ("
         if self.valid_to is None:
-            return f"User {self.attribute}: {self.value} (since {since})"
+            return f"{said}since {since})"
         until = self.valid_to.strftime("%Y-%m-%d")
-        return f"User {self.attribute}: {self.value} (from {since}, was true until {until})"
+        return f"{said}from {since}, was true until {until})"
+
+
+_PHRASES = {"home": "lives in", "employer": "works at"}
 
 
 @runtime_checkable
@@ -210,15 +224,49 @@ def as_of(facts: Sequence[Fact], when: datetime) -> list[Fact]:
 # --- the store-facing part -------------------------------------------------------------------
 
 
+MAX_PASS_MESSAGES = 1000  # read by one fact pass (one extractor call); the rest on the next
+MAX_VALUE_CHARS = 500
+MAX_ATTRIBUTE_CHARS = 200
+
+_marks_metadata = sa.MetaData()
+marks_table = sa.Table(  # per session: the log position below which facts were extracted
+    "tm_fact_marks",
+    _marks_metadata,
+    sa.Column("user_id", sa.String(255), primary_key=True),
+    sa.Column("session_id", sa.String(255), primary_key=True),
+    sa.Column("upto", sa.Integer, nullable=False),
+)
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
+_ready_lock = threading.Lock()
+
+
+def _ensure_marks(engine: Engine) -> None:
+    """Create ``tm_fact_marks`` once per engine (several workers at once: one wins)."""
+    with _ready_lock:
+        if engine in _ready:
+            return
+        try:
+            _marks_metadata.create_all(engine, checkfirst=True)
+        except sa.exc.SQLAlchemyError as exc:
+            if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower():
+                raise StoreError(f"cannot create the fact watermark table: {exc}") from exc
+        _ready.add(engine)
+
+
 class FactBook:
     """The facts of one user in the session store's ``tm_facts`` table."""
 
     def __init__(
         self, engine: Engine, user_id: str, extractor: FactExtractor | None = None
     ) -> None:
+        if extractor is not None and not callable(getattr(extractor, "extract", None)):
+            raise ConfigError(
+                f"fact_extractor must have extract(session_id, messages), got {extractor!r}"
+            )
         self.engine = engine
         self.user_id = user_id
         self.extractor: FactExtractor = extractor or OfflineFactExtractor()
+        _ensure_marks(engine)
 
     def observe(self, session_id: str, messages: Sequence[Message]) -> list[Fact]:
         """Extract the statements of ``messages`` and apply them; returns the changed facts."""
@@ -229,28 +277,167 @@ class FactBook:
             if not isinstance(s, Statement) or not s.value.strip():
                 raise InvalidMessageError(f"the fact extractor returned {s!r}, not a Statement")
         statements = sorted(statements, key=lambda s: s.said_at)
-        now = datetime.now(timezone.utc)
         with self._write() as conn:
-            before = self._facts(conn)
-            after = supersede(before, statements, now)
-            changed = [f for f in after if f not in before]
-            next_id = max((f.fact_id for f in before), default=-1) + 1
-            f_ = facts_table.c
-            written = []
-            for fact in changed:
-                if fact.fact_id >= 0:
-                    conn.execute(
-                        sa.update(facts_table)
-                        .where(f_.user_id == self.user_id, f_.fact_id == fact.fact_id)
-                        .values(valid_to=_ts(fact.valid_to))
-                    )
-                    written.append(fact)
-                else:
-                    fact = replace(fact, fact_id=next_id)
-                    next_id += 1
-                    conn.execute(sa.insert(facts_table).values(**self._row(fact)))
-                    written.append(fact)
+            return self._apply(conn, statements)
+
+    def _apply(self, conn: Connection, statements: Sequence[Statement]) -> list[Fact]:
+        if not statements:
+            return []
+        before = self._facts(conn)
+        after = supersede(before, statements, datetime.now(timezone.utc))
+        changed = [f for f in after if f not in before]
+        next_id = max((f.fact_id for f in before), default=-1) + 1
+        f_ = facts_table.c
+        written = []
+        for fact in changed:
+            if fact.fact_id >= 0:
+                conn.execute(
+                    sa.update(facts_table)
+                    .where(f_.user_id == self.user_id, f_.fact_id == fact.fact_id)
+                    .values(valid_to=_ts(fact.valid_to))
+                )
+            else:
+                fact = replace(fact, fact_id=next_id)
+                next_id += 1
+                conn.execute(sa.insert(facts_table).values(**self._row(fact)))
+            written.append(fact)
         return written
+
+    def observe_upto(
+        self, session_id: str, upto: int, prepare: Callable[[Message, Message | None], Message]
+    ) -> list[Fact]:
+        """Extract and apply the facts of the session's messages below log position ``upto``
+        not yet observed; returns the changed facts.
+
+        Exactly once: a per-session watermark is read, the messages from it to ``upto`` go to
+        the extractor in one call (outside any transaction: it may be a model), then the facts
+        are written and the watermark advanced in one transaction, only if nobody advanced it
+        meanwhile (a retried or raced compaction observes nothing twice).
+        """
+        mark = self._mark(session_id)
+        if mark >= upto:
+            return []
+        items = self._messages(session_id, mark, upto)
+        if not items:
+            return self._advance(session_id, mark, upto, [])
+        upto = min(upto, items[-1][0] + 1)  # a capped read: the rest on the next pass
+        prepared: list[Message] = []
+        previous: Message | None = None
+        last_seq = -2
+        for seq, message in items:
+            prepared.append(prepare(message, previous if seq == last_seq + 1 else None))
+            previous, last_seq = message, seq
+        try:
+            statements = self._statements(session_id, prepared)
+        except InvalidMessageError as exc:  # a bad answer is skipped, never retried forever
+            logger.warning("session %s: fact extractor answer refused (%s)", session_id, exc)
+            statements = []
+        return self._advance(session_id, mark, upto, statements)
+
+    def _statements(self, session_id: str, messages: Sequence[Message]) -> list[Statement]:
+        statements = self.extractor.extract(session_id, messages)
+        if not isinstance(statements, list):
+            raise InvalidMessageError(
+                f"the fact extractor returned {type(statements).__name__}, not a list"
+            )
+        known = {m.id for m in messages}
+        for s in statements:
+            if not isinstance(s, Statement) or not isinstance(s.value, str) or not s.value.strip():
+                raise InvalidMessageError(f"the fact extractor returned {s!r}, not a Statement")
+            if s.message_id not in known or s.session_id != session_id:
+                raise InvalidMessageError(
+                    f"the fact extractor returned a statement of message {s.message_id!r}, "
+                    "which is not in the batch"
+                )
+            if len(s.value) > MAX_VALUE_CHARS or len(s.attribute) > MAX_ATTRIBUTE_CHARS:
+                raise InvalidMessageError("the fact extractor returned an over-long statement")
+        return statements
+
+    def _advance(
+        self, session_id: str, mark: int, upto: int, statements: Sequence[Statement]
+    ) -> list[Fact]:
+        k = marks_table.c
+        with self._write() as conn:
+            conn.execute(
+                insert_ignore(conn, marks_table).values(
+                    user_id=self.user_id, session_id=session_id, upto=0
+                )
+            )
+            moved = conn.execute(
+                sa.update(marks_table)
+                .where(k.user_id == self.user_id, k.session_id == session_id, k.upto == mark)
+                .values(upto=upto)
+            )
+            if moved.rowcount != 1:
+                return []  # another pass observed these messages (and wrote their facts)
+            return self._apply(conn, sorted(statements, key=lambda s: s.said_at))
+
+    def _mark(self, session_id: str) -> int:
+        k = marks_table.c
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(k.upto).where(k.user_id == self.user_id, k.session_id == session_id)
+            ).scalar()
+        return int(value or 0)
+
+    def _messages(self, session_id: str, start: int, stop: int) -> list[tuple[int, Message]]:
+        from .store.sessions import row_to_stored
+
+        m = messages_table.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(messages_table)
+                .where(
+                    m.user_id == self.user_id, m.session_id == session_id,
+                    m.seq >= start, m.seq < stop,
+                )
+                .order_by(m.seq)
+                .limit(MAX_PASS_MESSAGES)
+            ).all()  # fmt: skip
+        return [(int(r.seq), row_to_stored(r).message) for r in rows]
+
+    def forget_messages(self, removed: Sequence[tuple[str, str]]) -> list[int]:
+        """Erase the facts derived from the ``(session_id, message_id)`` messages; returns their
+        ids. A fact an erased one had closed holds again until the erased one's end."""
+        if not removed:
+            return []
+        gone = set(removed)
+        with self._write() as conn:
+            facts = self._facts(conn)
+            erased = [f for f in facts if (f.session_id, f.message_id) in gone]
+            for fact in erased:
+                self._erase(conn, fact, facts)
+            return [f.fact_id for f in erased]
+
+    def forget_session(self, session_id: str) -> list[int]:
+        """Erase the facts of one session's messages and its watermark (``clear()``)."""
+        with self._write() as conn:
+            facts = self._facts(conn)
+            erased = [f for f in facts if f.session_id == session_id]
+            for fact in erased:
+                self._erase(conn, fact, facts)
+            k = marks_table.c
+            conn.execute(
+                sa.delete(marks_table).where(k.user_id == self.user_id, k.session_id == session_id)
+            )
+            return [f.fact_id for f in erased]
+
+    def _erase(self, conn: Connection, fact: Fact, facts: Sequence[Fact]) -> None:
+        f = facts_table.c
+        conn.execute(
+            sa.delete(facts_table).where(f.user_id == self.user_id, f.fact_id == fact.fact_id)
+        )
+        closed = [
+            p for p in facts
+            if p.attribute == fact.attribute and p.valid_to == fact.valid_from
+            and p.fact_id != fact.fact_id
+        ]  # fmt: skip
+        for p in closed:
+            conn.execute(
+                sa.update(facts_table)
+                .where(f.user_id == self.user_id, f.fact_id == p.fact_id)
+                .values(valid_to=_ts(fact.valid_to))
+            )
 
     def facts(self) -> list[Fact]:
         """Every fact of the user, superseded ones included, in the order they were learned."""
@@ -267,6 +454,7 @@ class FactBook:
     def forget_user(self) -> None:
         with self._write() as conn:
             conn.execute(sa.delete(facts_table).where(facts_table.c.user_id == self.user_id))
+            conn.execute(sa.delete(marks_table).where(marks_table.c.user_id == self.user_id))
 
     def _facts(self, conn: Connection) -> list[Fact]:
         f = facts_table.c
@@ -321,5 +509,6 @@ __all__ = [
     "OfflineFactExtractor",
     "Statement",
     "as_of",
+    "marks_table",
     "supersede",
 ]

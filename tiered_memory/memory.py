@@ -20,11 +20,13 @@ from typing_extensions import Unpack
 from .config import MemoryConfig
 from .embeddings import Embedder, as_embedder
 from .errors import ConfigError, InvalidMessageError, TieredMemoryError
+from .facts import FactBook, FactExtractor
 from .messages import Message, MessageFields, MessageLike
 from .recall.chroma import LongTermStore
 from .recall.index import LongTermIndex
 from .recall.ranking import RankingWeights
 from .recall.records import RecallHit, record_key
+from .recall.timeline import FactIndex
 from .resources import Resources, default_resources
 from .state import AppendResult, MemoryStats, SessionState, StoredMessage, memory_stats
 from .steps import Call, Steps, arun, run
@@ -66,6 +68,9 @@ class TieredMemory:
         ranking: recall fusion weights (``RankingWeights``), for ablations.
         resources: the process-wide stores, caches and background worker to use (default: the
             process's shared :class:`~tiered_memory.resources.Resources`).
+        fact_extractor: what turns each compacted batch into facts about the user
+            (:class:`~tiered_memory.facts.FactExtractor`, one call per batch); None is the
+            offline English one. ``MemoryConfig(facts=False)`` turns facts off.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class TieredMemory:
         long_term: LongTermStore | None = None,
         ranking: RankingWeights | None = None,
         resources: Resources | None = None,
+        fact_extractor: FactExtractor | None = None,
     ) -> None:
         self.session_id = check_id(session_id, "session_id")
         self.user_id = check_id(user_id, "user_id")
@@ -105,6 +111,10 @@ class TieredMemory:
         self._job_key = (str(getattr(self._store, "url", id(self._store))), user_id, session_id)
         call = self.resources.summarizer_call(*self._job_key)
         self.compactor = Compactor(user_id, session_id, self._store, call, self.counter, prepare)
+        self.facts: FactIndex | None = self._fact_index(fact_extractor, prepare)
+        if self.facts is not None:
+            self.compactor.after_commit = self.facts.after_compaction_steps
+            self.tier3.facts = self.facts.book
         self._backlog_possible = True  # a crash may have left messages unindexed
         self._waiting = 0  # messages stored by this memory that wait for the Tier-3 batch
         self._lag_warned = 0.0
@@ -112,6 +122,19 @@ class TieredMemory:
     @property
     def store(self) -> SessionStore:
         return self._store
+
+    def _fact_index(self, extractor: FactExtractor | None, prepare: Any) -> FactIndex | None:
+        if not self.config.facts:
+            if extractor is not None:
+                raise ConfigError("fact_extractor given while MemoryConfig.facts is False")
+            return None
+        engine = getattr(self._store, "engine", None)
+        if engine is None:  # a custom session store: facts need the SQL tables
+            if extractor is not None:
+                raise ConfigError("facts need the SQL session store (SqlSessionStore)")
+            return None
+        book = FactBook(engine, self.user_id, extractor)
+        return FactIndex(book, self._store, lambda: self.long_term, lambda: self.embedder, prepare)
 
     @property
     def embedder(self) -> Embedder:
@@ -285,7 +308,10 @@ class TieredMemory:
         """Search this user's long-term memory (all sessions unless ``session_id=``).
 
         Filters: ``session_id``, ``since``/``until`` (datetimes), ``exclude_window`` (default
-        True: messages still in this session's window are left out, the model sees them).
+        True: messages still in this session's window are left out, the model sees them),
+        ``as_of`` (facts valid then and turns said up to then), ``now`` (when the question is
+        asked, default the clock: "last week" or "in May" in the query lift what was said then).
+        Facts come back with ``role == "fact"``; a superseded one says "was true until ...".
         Hybrid ranking: dense similarity and BM25, fused, with conversational neighbours.
         Scores are comparable within one call only.
         """
@@ -299,11 +325,11 @@ class TieredMemory:
     def _recall_steps(
         self, query: str, k: int | None, *, session_id: str | None = None,
         since: datetime | None = None, until: datetime | None = None,
-        exclude_window: bool = True,
+        exclude_window: bool = True, as_of: datetime | None = None, now: datetime | None = None,
     ) -> Steps[list[RecallHit]]:  # fmt: skip
         request = recall_query(
             query, self.config.recall_k if k is None else k, session_id, since, until,
-            exclude_window,
+            exclude_window, as_of, now,
         )  # fmt: skip
         yield from self._index_steps()
         excluded: set[str] = set()
@@ -328,6 +354,8 @@ class TieredMemory:
         held = yield from self._vault_held(session_id=self.session_id)
         ids = yield Call(self._store.clear, (self.user_id, self.session_id))
         yield from self.tier3.forget_steps([(self.session_id, i) for i in ids])
+        if self.facts is not None:
+            yield from self.facts.forget_session_steps(self.session_id)
         yield from self._vault_erase(held)
 
     def _vault_held(self, **where: str) -> Steps[set[str]]:
@@ -362,6 +390,8 @@ class TieredMemory:
                 )
             removed = yield Call(self._store.forget_user, (self.user_id,))
             yield from self.tier3.forget_steps(removed, user=True)
+            if self.facts is not None:
+                yield from self.facts.forget_user_steps()
             if self.vault is not None:
                 yield Call(self.vault.erase_user)
             return len(removed)
@@ -370,6 +400,8 @@ class TieredMemory:
         removed = yield Call(self._store.forget_message, (self.user_id, message_id))
         if removed:
             yield from self.tier3.forget_steps(removed)
+            if self.facts is not None:
+                yield from self.facts.forget_steps(removed)
             yield from self._vault_erase(held)
             yield from self.compactor.steps(self.summarizer, self.config)  # re-derive
         return len(removed)

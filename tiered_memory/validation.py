@@ -99,7 +99,8 @@ def prepare_batch(
 
 def recall_query(
     query: object, k: object, session_id: str | None, since: datetime | None,
-    until: datetime | None, exclude_window: bool,
+    until: datetime | None, exclude_window: bool, as_of: datetime | None = None,
+    now: datetime | None = None,
 ) -> RecallQuery:  # fmt: skip
     """A validated recall request (InvalidMessageError names what is wrong)."""
     if not isinstance(query, str) or not query.strip():
@@ -108,11 +109,15 @@ def recall_query(
         raise InvalidMessageError(f"k must be an int in [1, 1000], got {k!r}")
     if session_id is not None:
         check_id(session_id, "session_id", InvalidMessageError)
+    until_ts = as_utc(until, "until").timestamp() if until is not None else None
+    as_of_ts = as_utc(as_of, "as_of").timestamp() if as_of is not None else None
+    if as_of_ts is not None:  # turns said up to then (facts: valid then, in the ranking)
+        until_ts = as_of_ts if until_ts is None else min(until_ts, as_of_ts)
     return RecallQuery(
         text=query, k=k, session_id=session_id,
         since=as_utc(since, "since").timestamp() if since is not None else None,
-        until=as_utc(until, "until").timestamp() if until is not None else None,
-        exclude_window=exclude_window,
+        until=until_ts, exclude_window=exclude_window, as_of=as_of_ts,
+        now=as_utc(now, "now").timestamp() if now is not None else None,
     )  # fmt: skip
 
 
@@ -123,6 +128,8 @@ class RecallFilters(TypedDict, total=False):
     since: datetime | None
     until: datetime | None
     exclude_window: bool
+    as_of: datetime | None
+    now: datetime | None
 
 
 def build_message(role: str, content: str, **fields: Any) -> Message:

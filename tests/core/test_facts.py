@@ -71,7 +71,7 @@ def test_a_new_value_closes_the_old_fact_and_keeps_it() -> None:
         ("Berlin", dialogue[1].created_at, None),
     ]
     assert "was true until 2026-05-31" in facts[0].text()
-    assert facts[1].text() == "User home: Berlin (since 2026-05-31)"
+    assert facts[1].text() == "User lives in Berlin (home, since 2026-05-31)"
 
 
 def test_the_same_value_again_changes_nothing() -> None:

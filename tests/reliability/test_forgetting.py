@@ -16,6 +16,7 @@ from tm_reliability import (
 )
 
 from tiered_memory import TieredMemory
+from tiered_memory.recall.timeline import FACTS_SESSION
 
 FACTS = [
     "My name is Kha and I live in Hanoi.",
@@ -39,7 +40,12 @@ def _rows(mem: TieredMemory, table: str, user_id: str) -> int:
 
 
 def _vectors_of(mem: TieredMemory, user_id: str) -> list[dict[str, object]]:
-    return [meta for _, _, meta in chroma_records(mem) if meta.get("user_id") == user_id]
+    """The user's message vectors (fact vectors are tested in tests/core/test_facts_recall.py)."""
+    return [
+        meta
+        for _, _, meta in chroma_records(mem)
+        if meta.get("user_id") == user_id and meta.get("session_id") != FACTS_SESSION
+    ]
 
 
 def _two_users(make_memory: MemoryFactory) -> tuple[TieredMemory, TieredMemory]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from ..embeddings import Embedder, check_vectors
+from ..facts import Fact, FactBook
 from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
 from ..steps import Call, Embed, Steps
@@ -24,7 +26,8 @@ from ..store import SessionStore
 from .chroma import LongTermStore
 from .lexical import IndexedDoc, LexicalIndex
 from .ranking import RankingWeights, hybrid_rank
-from .records import LongTermRecord, RecallHit, RecallQuery, hit_from_metadata, record_key
+from .records import LongTermRecord, RecallHit, RecallQuery, record_key
+from .timeline import timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
     MEMORY_WRITE_TOOL_NAMES,
@@ -161,6 +164,7 @@ class LongTermIndex:
         self.lexical = lexical
         self.prepare = prepare
         self.weights = weights or RankingWeights()
+        self.facts: FactBook | None = None  # set by TieredMemory when facts are on
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -214,7 +218,8 @@ class LongTermIndex:
         nearest = yield Call(
             self._vectors().nearest, (self.user_id, vector, pool, request.chroma_filters())
         )
-        return self.rank(index, request, nearest, excluded)
+        facts = (yield Call(self.facts.facts)) if self.facts is not None else []
+        return self.rank(index, request, nearest, excluded, facts)
 
     def _check_vectors(self, documents: int) -> Steps[None]:
         """A vector store that lost records (deleted directory) is rebuilt from the log."""
@@ -233,6 +238,7 @@ class LongTermIndex:
         request: RecallQuery,
         nearest: Sequence[tuple[str, float]],
         excluded: set[str],
+        facts: Sequence[Fact] = (),
     ) -> list[RecallHit]:
         dense: dict[int, float] = {}
         for key, distance in nearest:
@@ -245,12 +251,7 @@ class LongTermIndex:
             if slot is not None:
                 allowed[slot] = False
         ranked = hybrid_rank(dense, index.scores(request.text), index, allowed, self.weights)
-        hits = []
-        for slot, score in ranked[: request.k]:
-            doc = index.docs[slot]
-            if doc is not None:
-                hits.append(hit_from_metadata(doc.text, doc.metadata, float(score)))
-        return hits
+        return timeline_hits(ranked, lambda slot: _doc(index, slot), facts, request, self.user_id)
 
     # --- erasing ---------------------------------------------------------------------------
 
@@ -273,6 +274,11 @@ def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | N
         return None
     (session, item), (before_session, before) = chunk[n], chunk[n - 1]
     return before.message if before_session == session and before.seq == item.seq - 1 else None
+
+
+def _doc(index: LexicalIndex, slot: int) -> tuple[str, Mapping[str, Any]] | None:
+    doc = index.docs[slot]
+    return None if doc is None else (doc.text, doc.metadata)
 
 
 def indexed_created(doc: StoredDocument) -> datetime:

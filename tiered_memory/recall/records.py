@@ -21,6 +21,17 @@ class RecallHit:
     message_id: str
     user_id: str
     name: str | None = None
+    valid_to: datetime | None = None
+    """For a fact (``role == "fact"``): when it stopped holding; None while it holds."""
+
+    @property
+    def is_fact(self) -> bool:
+        return self.role == "fact"
+
+    @property
+    def superseded(self) -> bool:
+        """A fact that no longer holds ("was true until ...")."""
+        return self.is_fact and self.valid_to is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,10 @@ class RecallQuery:
     since: float | None = None
     until: float | None = None
     exclude_window: bool = True
+    as_of: float | None = None
+    """Facts valid then and turns said up to then (``until`` is capped at it)."""
+    now: float | None = None
+    """When the question is asked: relative dates ("last week") resolve against it."""
 
     def chroma_filters(self) -> list[dict[str, Any]]:
         filters: list[dict[str, Any]] = []

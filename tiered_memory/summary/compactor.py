@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import MemoryConfig
 from ..errors import SummarizerError, TieredMemoryError
@@ -67,6 +68,9 @@ class Compactor:
         self.prepare = prepare
         self.failures = 0
         self.retry_after = 0.0
+        self.after_commit: Callable[[str, int], Steps[Any]] | None = None
+        """Runs after each summarized batch with (session_id, log position it covers): the fact
+        pass (``recall.timeline.FactIndex``). Its failure is logged, never the summary's."""
 
     def due(self) -> bool:
         """Whether a failed session's cooldown is over (``compact()`` ignores it)."""
@@ -101,6 +105,8 @@ class Compactor:
                         raise SummarizerError(f"summarizer failed: {exc}") from exc
                     break
                 state = yield Call(self._commit, (state, step, applied))
+                if self.after_commit is not None and step.request.messages:
+                    yield from self._after_commit(step.summarized_upto)
         finally:
             if held:
                 yield Call(self._release, (owner,))
@@ -160,6 +166,13 @@ class Compactor:
                 len(step.request.messages), applied.tokens,
             )  # fmt: skip
         return self.store.load(self.user_id, self.session_id)
+
+    def _after_commit(self, upto: int) -> Steps[None]:
+        assert self.after_commit is not None
+        try:
+            yield from self.after_commit(self.session_id, upto)
+        except Exception as exc:  # the batch stays unobserved: the next pass takes it
+            logger.error("session %s: fact extraction failed (%r)", self.session_id, exc)
 
     def _failed(self, exc: BaseException, config: MemoryConfig) -> None:
         self.failures += 1

@@ -1,0 +1,360 @@
+"""Facts as Tier-3 documents, and recall that knows time.
+
+Facts (``tiered_memory.facts``) are indexed like messages, in the user's pseudo-session
+:data:`FACTS_SESSION`: one document per fact, its text saying when it held ("User lives in Paris
+(home, from 2026-05-01, was true until 2026-10-02)"), rewritten when the fact is superseded.
+:class:`FactIndex` writes them after each compaction's fact pass and erases them with their
+source messages.
+
+Ranking (:func:`rerank`, pure): a fact or a turn that stated it counts as *stale* when the fact
+no longer holds at the question's time — or, when the question names a time ("in June"), does
+not hold then; stale candidates lose :attr:`TimelineWeights.stale` (facts) or
+:attr:`TimelineWeights.stale_source` (their turns), so a current fact ranks above a superseded
+one. A date phrase of the question (``recall.temporal``) lifts candidates said (facts: valid)
+near it by up to :attr:`TimelineWeights.time`: a soft boost, never a filter. With ``as_of``, only
+facts valid then and turns said up to then are returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ..embeddings import Embedder, check_vectors
+from ..facts import Fact, FactBook
+from ..messages import Message
+from ..state import StoredDocument
+from ..steps import Call, Embed, Steps
+from ..store import SessionStore
+from .chroma import LongTermStore
+from .records import LongTermRecord, RecallHit, RecallQuery, hit_from_metadata, record_key
+from .temporal import TimeRange, query_time_range, time_boost
+
+FACTS_SESSION = "tm:facts"
+"""The pseudo-session of a user's fact documents (recall with ``session_id=`` leaves them out)."""
+FACT_ROLE = "fact"
+
+
+def fact_message_id(fact_id: int) -> str:
+    return f"tm:fact:{fact_id}"
+
+
+def fact_document(fact: Fact) -> StoredDocument:
+    """What Tier 3 stores for a fact: its line, dated by when it started to hold."""
+    return StoredDocument(
+        session_id=FACTS_SESSION, message_id=fact_message_id(fact.fact_id), seq=fact.fact_id,
+        role=FACT_ROLE, created_at=fact.valid_from.isoformat(), text=fact.text(),
+    )  # fmt: skip
+
+
+# --- ranking (pure) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineWeights:
+    """In units of the fused z-scores of ``hybrid_rank`` (fixed by principle, not fitted)."""
+
+    time: float = 0.5
+    """Most a candidate gains for lying inside the question's date range."""
+    stale: float = 1.0
+    """What a fact that does not hold at the question's time loses."""
+    stale_source: float = 0.5
+    """What a turn loses when every fact it stated is stale."""
+
+
+@dataclass(frozen=True)
+class TimeContext:
+    """When a question is asked and which times it points to."""
+
+    now: datetime
+    as_of: datetime | None
+    window: TimeRange | None
+
+    @property
+    def moment(self) -> datetime:
+        return self.as_of or self.now
+
+
+def time_context(request: RecallQuery) -> TimeContext:
+    """The question's time (``now``, else ``as_of``, else the clock) and its date range."""
+    as_of = _from_ts(request.as_of)
+    now = _from_ts(request.now) or as_of or datetime.now(timezone.utc)
+    return TimeContext(now, as_of, query_time_range(request.text, now))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One ranked document (``slot`` >= 0) or a fact brought in for its chain (``fact``)."""
+
+    slot: int
+    score: float
+    session_id: str
+    message_id: str
+    created_at: datetime
+    fact: Fact | None = None
+
+
+def holds(fact: Fact, context: TimeContext) -> bool:
+    """Whether ``fact`` is the one that counts for this question."""
+    if context.as_of is not None:
+        return _valid_at(fact, context.as_of)
+    if context.window is not None:
+        return _overlaps(fact, context.window)
+    return fact.valid_to is None or fact.valid_to > context.now
+
+
+def _named(fact: Fact, query: str) -> bool:
+    """The question names the fact's value ("when did I live in Paris?"): it asks about it."""
+    value = fact.value.lower()
+    return len(value) > 1 and re.search(rf"(?<!\w){re.escape(value)}(?!\w)", query) is not None
+
+
+def rerank(
+    candidates: Sequence[Candidate],
+    facts: Sequence[Fact],
+    context: TimeContext,
+    query: str = "",
+    weights: TimelineWeights | None = None,
+    *,
+    inject: Callable[[Fact], bool] = lambda fact: True,
+) -> list[Candidate]:
+    """The candidates with time taken into account, best first.
+
+    A stale fact (or a turn whose every fact is stale) loses :attr:`TimelineWeights.stale`
+    (``stale_source``) and hands its score to the fact that holds for the same key, which is
+    brought in when the search did not find it (``inject`` says whether filters allow it): the
+    current value outranks the old one that matched the words better. Facts unknown to
+    ``facts`` (erased) and facts not valid at ``as_of`` are dropped.
+    """
+    weights = weights or TimelineWeights()
+    lowered = query.lower()
+    by_id = {fact_message_id(f.fact_id): f for f in facts}
+    stated: dict[tuple[str, str], list[Fact]] = {}
+    for f in facts:
+        stated.setdefault((f.session_id, f.message_id), []).append(f)
+    holder: dict[str, Fact] = {}
+    for f in sorted(facts, key=lambda f: f.valid_from):
+        if holds(f, context):
+            holder[f.attribute] = f  # the latest that holds
+    stale = {f.fact_id for f in facts if not holds(f, context) and not _named(f, lowered)}
+    out: dict[str, Candidate] = {}
+    inherited: dict[str, float] = {}
+    for c in candidates:
+        score = c.score
+        chains: list[str] = []
+        if c.session_id == FACTS_SESSION:
+            fact = by_id.get(c.message_id)
+            if fact is None or (context.as_of is not None and not _valid_at(fact, context.as_of)):
+                continue
+            if fact.fact_id in stale:
+                score -= weights.stale
+                chains = [fact.attribute]
+            if context.window is not None:
+                score += weights.time * _interval_boost(fact, context.window)
+        else:
+            own = stated.get((c.session_id, c.message_id))
+            if own and all(f.fact_id in stale for f in own):
+                score -= weights.stale_source
+                chains = [f.attribute for f in own]
+            if context.window is not None:
+                score += weights.time * time_boost(c.created_at, context.window)
+        for attribute in chains:
+            successor = holder.get(attribute)
+            if successor is not None:
+                key = fact_message_id(successor.fact_id)
+                inherited[key] = max(inherited.get(key, float("-inf")), c.score + 1e-3)
+        out[f"{c.session_id}\x1f{c.message_id}"] = replace(c, score=score)
+    for key, score in inherited.items():
+        fact = by_id[key]
+        slot_key = f"{FACTS_SESSION}\x1f{key}"
+        found = out.get(slot_key)
+        if found is not None:
+            out[slot_key] = replace(found, score=max(found.score, score))
+        elif inject(fact):
+            out[slot_key] = Candidate(-1, score, FACTS_SESSION, key, fact.valid_from, fact)
+    ranked = sorted(out.values(), key=lambda c: (-c.score, c.slot < 0, c.slot))
+    return ranked
+
+
+def timeline_hits(
+    ranked: Sequence[tuple[int, float]],
+    doc_of: Callable[[int], tuple[str, Mapping[str, Any]] | None],
+    facts: Sequence[Fact],
+    request: RecallQuery,
+    user_id: str,
+    weights: TimelineWeights | None = None,
+) -> list[RecallHit]:
+    """The top ``request.k`` hits of ``hybrid_rank``'s (slot, score) pairs, re-ranked by
+    :func:`rerank` (``doc_of`` gives a slot's text and metadata)."""
+    context = time_context(request)
+    if context.window is None and context.as_of is None and not facts:
+        hits = []
+        for slot, score in ranked[: request.k]:
+            doc = doc_of(slot)
+            if doc is not None:
+                hits.append(hit_from_metadata(doc[0], doc[1], float(score)))
+        return hits
+    docs = {slot: doc for slot, _ in ranked if (doc := doc_of(slot)) is not None}
+    candidates = [
+        Candidate(
+            slot, float(score), str(meta.get("session_id", "")), str(meta.get("message_id", "")),
+            datetime.fromtimestamp(float(meta.get("created_ts", 0.0)), tz=timezone.utc),
+        )
+        for slot, score in ranked
+        if (meta := docs[slot][1] if slot in docs else None) is not None
+    ]  # fmt: skip
+
+    def allowed(fact: Fact) -> bool:
+        when = fact.valid_from.timestamp()
+        return (
+            request.session_id is None
+            and (request.since is None or when >= request.since)
+            and (request.until is None or when <= request.until)
+        )
+
+    out = []
+    for c in rerank(candidates, facts, context, request.text, weights, inject=allowed)[: request.k]:
+        if c.fact is not None:
+            out.append(
+                RecallHit(
+                    text=c.fact.text(), score=c.score, role=FACT_ROLE, session_id=FACTS_SESSION,
+                    created_at=c.fact.valid_from, message_id=c.message_id, user_id=user_id,
+                )
+            )  # fmt: skip
+        else:
+            text, meta = docs[c.slot]
+            out.append(hit_from_metadata(text, meta, c.score))
+    return annotate(out, facts)
+
+
+def annotate(hits: Sequence[RecallHit], facts: Sequence[Fact]) -> list[RecallHit]:
+    """Fact hits with the fact's current line and its ``valid_to`` (the fact table is the
+    truth: a document written before the fact was superseded still says it)."""
+    by_id = {fact_message_id(f.fact_id): f for f in facts}
+    out = []
+    for hit in hits:
+        fact = by_id.get(hit.message_id) if hit.session_id == FACTS_SESSION else None
+        if hit.session_id == FACTS_SESSION and fact is None:
+            continue
+        if fact is not None:
+            hit = replace(hit, text=fact.text(), role=FACT_ROLE, valid_to=fact.valid_to)
+        out.append(hit)
+    return out
+
+
+def _valid_at(fact: Fact, when: datetime) -> bool:
+    return fact.valid_from <= when and (fact.valid_to is None or when < fact.valid_to)
+
+
+def _overlaps(fact: Fact, window: TimeRange) -> bool:
+    return fact.valid_from < window.end and (fact.valid_to is None or fact.valid_to > window.start)
+
+
+def _interval_boost(fact: Fact, window: TimeRange) -> float:
+    if _overlaps(fact, window):
+        return 1.0
+    nearest = fact.valid_from if fact.valid_from >= window.end else fact.valid_to
+    return time_boost(nearest, window) if nearest is not None else 0.0
+
+
+def _from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+# --- writing and erasing fact documents ------------------------------------------------------
+
+
+class FactIndex:
+    """The fact side of one user's Tier 3: the pass after compaction, the documents, erasure."""
+
+    def __init__(
+        self,
+        book: FactBook,
+        store: SessionStore,
+        vectors: Callable[[], LongTermStore],
+        embedder: Callable[[], Embedder],
+        prepare: Callable[[Message, Message | None], Message],
+    ) -> None:
+        self.book = book
+        self.store = store
+        self._vectors = vectors
+        self._embedder = embedder
+        self.prepare = prepare
+
+    @property
+    def user_id(self) -> str:
+        return self.book.user_id
+
+    def after_compaction_steps(self, session_id: str, upto: int) -> Steps[list[Fact]]:
+        """Observe the session's newly summarized messages (once) and bring the fact
+        documents up to date (also repairing what a crash between the two left behind)."""
+        changed = yield Call(self.book.observe_upto, (session_id, upto, self.prepare))
+        yield from self.sync_steps()
+        return changed  # type: ignore[no-any-return]
+
+    def sync_steps(self) -> Steps[int]:
+        """Write the fact documents whose text differs from the fact table; returns how many."""
+        facts: list[Fact] = yield Call(self.book.facts)
+        if not facts:
+            return 0
+        keys = [(FACTS_SESSION, fact_message_id(f.fact_id)) for f in facts]
+        stored: list[StoredDocument] = yield Call(self.store.documents, (self.user_id, keys))
+        have = {d.message_id: d.text for d in stored}
+        docs = [d for f in facts if have.get((d := fact_document(f)).message_id) != d.text]
+        if not docs:
+            return 0
+        vectors = yield Embed(self._embedder(), [d.text for d in docs])
+        records = [
+            LongTermRecord(
+                user_id=self.user_id, session_id=d.session_id, message_id=d.message_id,
+                role=d.role, text=d.text, created_at=datetime.fromisoformat(d.created_at),
+                embedding=v, seq=d.seq,
+            )
+            for d, v in zip(docs, check_vectors(vectors, len(docs)), strict=True)
+        ]  # fmt: skip
+        yield Call(self._vectors().upsert, (self.user_id, records))
+        doc_keys = [(d.session_id, d.message_id) for d in docs]
+        yield Call(self.store.mark_indexed, (self.user_id, doc_keys, docs))
+        return len(docs)
+
+    def forget_steps(self, removed: Sequence[tuple[str, str]]) -> Steps[None]:
+        """Erase the facts of removed messages, their documents and vectors."""
+        erased = yield Call(self.book.forget_messages, (list(removed),))
+        yield from self._erase_documents(erased)
+
+    def forget_session_steps(self, session_id: str) -> Steps[None]:
+        erased = yield Call(self.book.forget_session, (session_id,))
+        yield from self._erase_documents(erased)
+
+    def forget_user_steps(self) -> Steps[None]:
+        """The user's facts and watermarks (the store and Tier 3 drop the documents)."""
+        yield Call(self.book.forget_user)
+
+    def _erase_documents(self, erased: Sequence[int]) -> Steps[None]:
+        if not erased:
+            return
+        for fact_id in erased:
+            yield Call(self.store.forget_message, (self.user_id, fact_message_id(fact_id)))
+        keys = [record_key(FACTS_SESSION, fact_message_id(i)) for i in erased]
+        yield Call(self._vectors().delete, (self.user_id, keys))
+        yield from self.sync_steps()  # a fact an erased one had closed holds again
+
+
+__all__ = [
+    "FACTS_SESSION",
+    "FACT_ROLE",
+    "Candidate",
+    "FactIndex",
+    "TimeContext",
+    "TimelineWeights",
+    "annotate",
+    "fact_document",
+    "fact_message_id",
+    "holds",
+    "rerank",
+    "time_context",
+    "timeline_hits",
+]
