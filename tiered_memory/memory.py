@@ -31,7 +31,6 @@ from .resources import Resources, default_resources
 from .state import AppendResult, MemoryStats, SessionState, StoredMessage, memory_stats
 from .steps import Call, Steps, arun, run
 from .store import SessionStore
-from .summary.compaction import plan_step
 from .summary.compactor import Compactor
 from .summary.protocol import Summarizer
 from .summary.resolve import resolve_summarizer
@@ -47,7 +46,7 @@ from .validation import (
 )
 from .vault import Vault, open_vault
 from .window import build_context
-from .writes import append_and_evict, warn_if_behind
+from .writes import append_and_evict, summary_due, warn_if_behind
 
 logger = logging.getLogger("tiered_memory")
 
@@ -175,10 +174,12 @@ class TieredMemory:
 
     def add_messages(self, messages: Iterable[MessageLike]) -> list[Message]:
         """Store a batch atomically (all valid or nothing stored); known ids are skipped."""
-        return run(self._add_steps(prepare_batch(messages, self.config, self.counter)))
+        with self.resources.foreground.turn():
+            return run(self._add_steps(prepare_batch(messages, self.config, self.counter)))
 
     async def aadd_messages(self, messages: Iterable[MessageLike]) -> list[Message]:
-        return await arun(self._add_steps(prepare_batch(messages, self.config, self.counter)))
+        with self.resources.foreground.turn():
+            return await arun(self._add_steps(prepare_batch(messages, self.config, self.counter)))
 
     def _add_steps(self, batch: list[StoredMessage]) -> Steps[list[Message]]:
         if batch and self.vault is not None:  # the log holds placeholders, the vault the values
@@ -189,21 +190,24 @@ class TieredMemory:
             index = self.config.index_long_term and (
                 self._backlog_possible or self._waiting >= self.config.index_batch
             )
-            summarize = self.compactor.due() and self._behind(result.state)
+            summarize = self.compactor.due() and summary_due(result, self.config)
             if self.config.compaction == "inline":
                 yield from self._work_steps(index, summarize)
             elif index or summarize:
-                job = lambda: run(self._work_steps(index, summarize))  # noqa: E731
+                job = lambda: self._background(index, summarize)  # noqa: E731
                 self.resources.worker.submit(self._job_key, job)
         return [item.message for item in batch]
 
     def _append(self, batch: Sequence[StoredMessage]) -> AppendResult:
         result = append_and_evict(self._store, self.user_id, self.session_id, batch, self.config)
-        self._lag_warned = warn_if_behind(result.state, self.config, self._lag_warned)
+        self._lag_warned = warn_if_behind(self.session_id, result, self.config, self._lag_warned)
         return result
 
-    def _behind(self, state: SessionState) -> bool:
-        return plan_step(state, self.config, self.counter) is not None
+    def _background(self, index: bool, summarize: bool) -> None:
+        """A worker job: each of its steps waits for a gap between the user's turns."""
+        foreground = self.resources.foreground
+        deadline = foreground.deadline()
+        run(self._work_steps(index, summarize), pace=lambda: foreground.wait_gap(deadline))
 
     def _work_steps(self, index: bool, summarize: bool) -> Steps[None]:
         """Tier 3 then Tier 2 for this session; failures leave the work pending, never raise."""
@@ -249,15 +253,22 @@ class TieredMemory:
 
     def _context_steps(self, reserve_tokens: int) -> Steps[list[Message]]:
         check_reserve(reserve_tokens)
-        state = yield from self._load()
+        # A prompt never holds more than its whole budget, so that much of the newest pending
+        # messages is all build_context can show: the rest stays unread however far behind.
+        tail = self.config.summary_tokens + self.config.window_tokens
+        state = yield Call(
+            self._store.load, (self.user_id, self.session_id), {"pending_tail_tokens": tail}
+        )
         return build_context(state, self.config, self.counter, reserve_tokens)
 
     def context_messages(self, reserve_tokens: int = 0) -> list[Message]:
         """[summary as a system message] + window, as Message objects, within the budget."""
-        return run(self._context_steps(reserve_tokens))
+        with self.resources.foreground.turn():
+            return run(self._context_steps(reserve_tokens))
 
     async def acontext_messages(self, reserve_tokens: int = 0) -> list[Message]:
-        return await arun(self._context_steps(reserve_tokens))
+        with self.resources.foreground.turn():
+            return await arun(self._context_steps(reserve_tokens))
 
     def context(self, reserve_tokens: int = 0) -> list[dict[str, Any]]:
         """The prompt to send: OpenAI chat dicts, [system summary] + window."""
@@ -315,12 +326,14 @@ class TieredMemory:
         Hybrid ranking: dense similarity and BM25, fused, with conversational neighbours.
         Scores are comparable within one call only.
         """
-        return run(self._recall_steps(query, k, **filters))
+        with self.resources.foreground.turn():
+            return run(self._recall_steps(query, k, **filters))
 
     async def arecall(
         self, query: str, k: int | None = None, **filters: Unpack[RecallFilters]
     ) -> list[RecallHit]:
-        return await arun(self._recall_steps(query, k, **filters))
+        with self.resources.foreground.turn():
+            return await arun(self._recall_steps(query, k, **filters))
 
     def _recall_steps(
         self, query: str, k: int | None, *, session_id: str | None = None,

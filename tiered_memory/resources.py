@@ -24,7 +24,7 @@ from .recall.chroma import ChromaLongTermStore
 from .recall.index import LexicalCache
 from .store import SqlSessionStore
 from .summary.calls import SummarizerCall
-from .worker import BackgroundWorker
+from .worker import BackgroundWorker, Foreground
 
 logger = logging.getLogger("tiered_memory")
 
@@ -48,6 +48,7 @@ class Resources:
         )
         self.lexical = LexicalCache(lexical_users)
         self.worker = BackgroundWorker(worker_threads)
+        self.foreground = Foreground()
         self.closed = False
 
     def __enter__(self) -> Resources:

@@ -40,7 +40,12 @@ class EvictionPlan:
 
 @dataclass(frozen=True)
 class SessionState:
-    """A consistent snapshot of one session (read in one transaction)."""
+    """A consistent snapshot of one session (read in one transaction).
+
+    ``pending`` holds every pending message, except in a state loaded for the prompt
+    (``load(..., pending_tail_tokens=N)``): there it holds the newest of them, at least ``N``
+    tokens in whole tool units, and ``pending_count`` / ``pending_tokens`` still count all.
+    """
 
     user_id: str
     session_id: str
@@ -58,21 +63,32 @@ class SessionState:
     pending: tuple[StoredMessage, ...] = ()
     messages_count: int = 0
     behind_since: float | None = None  # epoch seconds of the first eviction the summary lacks
+    pending_total: tuple[int, int] | None = None  # (count, tokens) when ``pending`` is a tail
 
     @property
     def window_tokens(self) -> int:
         return sum(item.tokens for item in self.window)
 
     @property
+    def pending_count(self) -> int:
+        return self.pending_total[0] if self.pending_total else len(self.pending)
+
+    @property
     def pending_tokens(self) -> int:
+        if self.pending_total:
+            return self.pending_total[1]
         return sum(item.tokens for item in self.pending)
 
 
 @dataclass(frozen=True)
 class AppendResult:
-    state: SessionState
+    """What one write changed, and what the background work needs to know of the session."""
+
     added: tuple[StoredMessage, ...]  # with the seq each new message got
     evicted: EvictionPlan = field(default_factory=lambda: EvictionPlan(0, 0))
+    pending_count: int = 0  # out of the window, not yet in the summary (after this write)
+    summary_tokens: int = 0
+    behind_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,7 @@ def memory_stats(
 ) -> MemoryStats:
     context_tokens = counter.count_messages(view) - counter.count_messages([])
     history_tokens = state.history_tokens
-    behind = time.time() - state.behind_since if state.pending and state.behind_since else 0.0
+    behind = time.time() - state.behind_since if state.pending_count and state.behind_since else 0.0
     return MemoryStats(
         window_tokens=state.window_tokens,
         summary_tokens=state.summary_tokens,
@@ -139,7 +155,7 @@ def memory_stats(
         summarizer_calls=state.summarizer_calls,
         summarizer_failures=state.summarizer_failures,
         summarizer_input_tokens=state.summarizer_input_tokens,
-        pending_messages=len(state.pending),
+        pending_messages=state.pending_count,
         behind_seconds=max(0.0, behind),
     )
 

@@ -95,10 +95,13 @@ def _advance(steps: Steps[T], outcome: tuple[bool, Any]) -> tuple[bool, Any]:
         return True, stop.value
 
 
-def run(steps: Steps[T]) -> T:
-    """Drive ``steps`` to the end on this thread."""
+def run(steps: Steps[T], pace: Callable[[], object] | None = None) -> T:
+    """Drive ``steps`` to the end on this thread; ``pace`` is called before each effect (the
+    background worker waits there for a gap between the user's turns)."""
     done, item = _advance(steps, (True, None))
     while not done:
+        if pace is not None:
+            pace()
         try:
             outcome: tuple[bool, Any] = (True, perform(item))
         except Exception as exc:

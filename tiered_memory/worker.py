@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 
 logger = logging.getLogger("tiered_memory")
 
@@ -115,4 +116,60 @@ class BackgroundWorker:
                     self._cond.notify_all()
 
 
-__all__ = ["BackgroundWorker"]
+#: Background work waits at most this long for a gap between the user's turns, then runs anyway.
+MAX_DEFER = 2.0
+#: A gap: no turn in flight, and the last one ended at least this long ago.
+QUIET = 0.02
+
+
+class Foreground:
+    """The user's turns in flight in this process, so background work can run between them.
+
+    Python threads share one interpreter lock, and embedded Chroma holds it while it writes
+    (tens of milliseconds, the fsync included); a CPU-bound summarizer competes for it too. Work
+    done in the gaps between turns costs the turns nothing: a chat app is idle while its model
+    answers, so the gaps are long. A busy process has none; there the work waits at most
+    ``max_defer`` seconds and then runs anyway, so it is delayed, never starved.
+    """
+
+    def __init__(self, quiet: float = QUIET, max_defer: float = MAX_DEFER) -> None:
+        self.quiet = quiet
+        self.max_defer = max_defer
+        self._cond = threading.Condition()
+        self._active = 0
+        self._last_end = 0.0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Mark one foreground call (``add``, ``context``, ``recall``) for its duration."""
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._last_end = time.monotonic()
+                self._cond.notify_all()
+
+    def deadline(self) -> float:
+        """The latest a background job starting now waits for a gap (monotonic seconds)."""
+        return time.monotonic() + self.max_defer
+
+    def wait_gap(self, deadline: float) -> bool:
+        """Wait for a gap between turns, at most until ``deadline``; False if none came."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return False
+                if self._active == 0:
+                    idle = now - self._last_end
+                    if idle >= self.quiet:
+                        return True
+                    self._cond.wait(min(self.quiet - idle, deadline - now))
+                else:
+                    self._cond.wait(deadline - now)
+
+
+__all__ = ["MAX_DEFER", "QUIET", "BackgroundWorker", "Foreground"]

@@ -18,7 +18,9 @@ from .sessions import DEFAULT_TIMEOUT, SessionTransaction, SqlSessionStore
 class SessionStore(Protocol):
     """Persistence of sessions. ``SqlSessionStore`` is the implementation for SQL databases."""
 
-    def load(self, user_id: str, session_id: str) -> SessionState: ...
+    def load(
+        self, user_id: str, session_id: str, *, pending_tail_tokens: int | None = None
+    ) -> SessionState: ...
 
     def transaction(
         self, user_id: str, session_id: str

@@ -62,6 +62,51 @@ def row_to_stored(row: Any) -> StoredMessage:
     return StoredMessage(message=message, tokens=row.tokens, seq=row.seq)
 
 
+def _calls_closed(newest_first: Sequence[StoredMessage]) -> bool:
+    """True when every tool result in these messages answers a call among them and the
+    oldest of them is not a tool result: the list then starts a unit."""
+    if not newest_first or newest_first[-1].message.role == "tool":
+        return False
+    issued = {c.id for i in newest_first for c in i.message.tool_calls}
+    return all(i.message.tool_call_id in issued for i in newest_first if i.message.role == "tool")
+
+
+def _read_range(
+    conn: Connection, session: tuple[Any, ...], start: int, stop: int | None
+) -> list[StoredMessage]:
+    m = messages_table.c
+    query = sa.select(messages_table).where(*session, m.seq >= start)
+    if stop is not None:
+        query = query.where(m.seq < stop)
+    return [row_to_stored(r) for r in conn.execute(query.order_by(m.seq)).all()]
+
+
+def _read_tail(
+    conn: Connection, session: tuple[Any, ...], start: int, stop: int, tokens: int
+) -> list[StoredMessage]:
+    """The newest messages of ``[start, stop)``: more than ``tokens`` tokens (or all), read
+    back further until no tool result in them answers a call issued before them."""
+    m = messages_table.c
+    newest_first: list[StoredMessage] = []
+    total, upper, page = 0, stop, 32
+    while upper > start:
+        rows = conn.execute(
+            sa.select(messages_table)
+            .where(*session, m.seq >= start, m.seq < upper)
+            .order_by(m.seq.desc())
+            .limit(page)
+        ).all()
+        if not rows:
+            break
+        newest_first.extend(row_to_stored(r) for r in rows)
+        total += sum(r.tokens for r in rows)
+        upper = rows[-1].seq
+        if total > tokens and _calls_closed(newest_first):
+            break
+        page *= 2
+    return newest_first[::-1]
+
+
 class SessionTransaction:
     """One session's write transaction: append, look at the window, evict — then commit.
 
@@ -69,17 +114,15 @@ class SessionTransaction:
     never calls back into the planner.
     """
 
-    def __init__(self, conn: Connection, row: Any, snapshot: Any) -> None:
+    def __init__(self, conn: Connection, row: Any) -> None:
         self._conn = conn
         self._row = row
-        self._snapshot = snapshot
         self.user_id: str = row.user_id
         self.session_id: str = row.session_id
         self.next_seq: int = row.next_seq
         self.window_start: int = row.window_start
         self.added_tokens = 0
         self.changed = False
-        self._window: list[StoredMessage] | None = None
 
     def append(self, items: Sequence[StoredMessage], *, index: bool) -> tuple[StoredMessage, ...]:
         """Store the messages whose id this session does not hold yet; returns them with seqs.
@@ -135,17 +178,9 @@ class SessionTransaction:
         return tuple(added)
 
     def window(self) -> list[StoredMessage]:
-        self._window = self._rows(self.window_start, None)
-        return list(self._window)
-
-    def _rows(self, start: int, stop: int | None) -> list[StoredMessage]:
         m = messages_table.c
-        query = sa.select(messages_table).where(
-            m.user_id == self.user_id, m.session_id == self.session_id, m.seq >= start
-        )
-        if stop is not None:
-            query = query.where(m.seq < stop)
-        return [row_to_stored(r) for r in self._conn.execute(query.order_by(m.seq)).all()]
+        session = (m.user_id == self.user_id, m.session_id == self.session_id)
+        return _read_range(self._conn, session, self.window_start, None)
 
     def evict(self, window: Sequence[StoredMessage], count: int) -> None:
         """Move the first ``count`` messages of ``window`` out of it (to the summarizer)."""
@@ -154,46 +189,43 @@ class SessionTransaction:
         self.window_start = window[count].seq if count < len(window) else self.next_seq
         self.changed = True
 
-    def finish(self) -> SessionState:
-        """Write the session row and return the state this transaction commits."""
+    def finish(self) -> int:
+        """Write the session row; returns how many messages are pending after this write.
+
+        Sets ``behind_since`` and ``summary_tokens`` for the caller. Only counts are read here:
+        the append path never loads the pending messages themselves.
+        """
         row = self._row
         behind_since = row.behind_since
         if self.window_start > row.window_start and row.summarized_upto >= row.window_start:
             behind_since = time.time()  # the summary was caught up until this eviction
-        s = sessions_table.c
-        self._conn.execute(
-            sa.update(sessions_table)
-            .where(s.user_id == self.user_id, s.session_id == self.session_id)
-            .values(
-                next_seq=self.next_seq,
-                window_start=self.window_start,
-                history_tokens=row.history_tokens + self.added_tokens,
-                version=row.version + (1 if self.changed else 0),
-                behind_since=behind_since,
+        s, m = sessions_table.c, messages_table.c
+        if self.changed:
+            self._conn.execute(
+                sa.update(sessions_table)
+                .where(s.user_id == self.user_id, s.session_id == self.session_id)
+                .values(
+                    next_seq=self.next_seq,
+                    window_start=self.window_start,
+                    history_tokens=row.history_tokens + self.added_tokens,
+                    version=row.version + 1,
+                    behind_since=behind_since,
+                )
             )
+        self.behind_since: float | None = behind_since
+        self.summary_tokens: int = row.summary_tokens
+        if self.window_start <= row.summarized_upto:
+            return 0
+        return int(
+            self._conn.execute(
+                sa.select(sa.func.count()).where(
+                    m.user_id == self.user_id,
+                    m.session_id == self.session_id,
+                    m.seq >= row.summarized_upto,
+                    m.seq < self.window_start,
+                )
+            ).scalar_one()
         )
-        if self._window is None:
-            return self._snapshot(self._conn, self.user_id, self.session_id)
-        # The window was read in this transaction: build the state from it, not read it again.
-        pending = self._rows(row.summarized_upto, row.window_start)
-        pending += [i for i in self._window if i.seq < self.window_start]
-        m = messages_table.c
-        count = self._conn.execute(
-            sa.select(sa.func.count()).where(
-                m.user_id == self.user_id, m.session_id == self.session_id
-            )
-        ).scalar_one()
-        return SessionState(
-            user_id=self.user_id, session_id=self.session_id, summary=row.summary,
-            summary_tokens=row.summary_tokens, summarized_upto=row.summarized_upto,
-            window_start=self.window_start, next_seq=self.next_seq,
-            version=row.version + (1 if self.changed else 0),
-            history_tokens=row.history_tokens + self.added_tokens,
-            summarizer_calls=row.summarizer_calls, summarizer_failures=row.summarizer_failures,
-            summarizer_input_tokens=row.summarizer_input_tokens,
-            window=tuple(i for i in self._window if i.seq >= self.window_start),
-            pending=tuple(pending), messages_count=int(count), behind_since=behind_since,
-        )  # fmt: skip
 
 
 class SqlSessionStore(Tier3Tables):
@@ -250,7 +282,15 @@ class SqlSessionStore(Tier3Tables):
             raise self._failed("read", exc) from exc
 
     def _lock_session(self, conn: Connection, user_id: str, session_id: str) -> Any:
-        """Create the session row if needed and lock it for this transaction."""
+        """Lock the session row for this transaction, creating it if needed."""
+        query = sa.select(sessions_table).where(
+            sessions_table.c.user_id == user_id, sessions_table.c.session_id == session_id
+        )
+        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already holds the write lock
+            query = query.with_for_update()
+        row = conn.execute(query).one_or_none()
+        if row is not None:
+            return row
         conn.execute(
             insert_ignore(conn, sessions_table).values(
                 user_id=user_id,
@@ -267,11 +307,6 @@ class SqlSessionStore(Tier3Tables):
                 summarizer_input_tokens=0,
             )
         )
-        query = sa.select(sessions_table).where(
-            sessions_table.c.user_id == user_id, sessions_table.c.session_id == session_id
-        )
-        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already holds the write lock
-            query = query.with_for_update()
         return conn.execute(query).one()
 
     @contextmanager
@@ -279,26 +314,35 @@ class SqlSessionStore(Tier3Tables):
         """Lock the session for one atomic change (see :class:`SessionTransaction`)."""
         with self._write() as conn:
             row = self._lock_session(conn, user_id, session_id)
-            yield SessionTransaction(conn, row, self._load)
+            yield SessionTransaction(conn, row)
 
     # --- reads ---------------------------------------------------------------------------
 
-    def _load(self, conn: Connection, user_id: str, session_id: str) -> SessionState:
+    def _load(
+        self, conn: Connection, user_id: str, session_id: str, pending_tail_tokens: int | None
+    ) -> SessionState:
         s, m = sessions_table.c, messages_table.c
         row = conn.execute(
             sa.select(sessions_table).where(s.user_id == user_id, s.session_id == session_id)
         ).one_or_none()
         if row is None:
             return SessionState(user_id=user_id, session_id=session_id)
-        rows = conn.execute(
-            sa.select(messages_table)
-            .where(m.user_id == user_id, m.session_id == session_id, m.seq >= row.summarized_upto)
-            .order_by(m.seq)
-        ).all()
-        items = [row_to_stored(r) for r in rows]
-        count = conn.execute(
-            sa.select(sa.func.count()).where(m.user_id == user_id, m.session_id == session_id)
-        ).scalar_one()
+        session = (m.user_id == user_id, m.session_id == session_id)
+        window = _read_range(conn, session, row.window_start, None)
+        pending_total: tuple[int, int] | None = None
+        if pending_tail_tokens is None:
+            pending = _read_range(conn, session, row.summarized_upto, row.window_start)
+        else:
+            pending = _read_tail(
+                conn, session, row.summarized_upto, row.window_start, pending_tail_tokens
+            )
+            count, tokens = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(m.tokens), 0)).where(
+                    *session, m.seq >= row.summarized_upto, m.seq < row.window_start
+                )
+            ).one()
+            pending_total = (int(count), int(tokens))
+        count = conn.execute(sa.select(sa.func.count()).where(*session)).scalar_one()
         return SessionState(
             user_id=user_id,
             session_id=session_id,
@@ -312,15 +356,20 @@ class SqlSessionStore(Tier3Tables):
             summarizer_calls=row.summarizer_calls,
             summarizer_failures=row.summarizer_failures,
             summarizer_input_tokens=row.summarizer_input_tokens,
-            window=tuple(i for i in items if i.seq >= row.window_start),
-            pending=tuple(i for i in items if i.seq < row.window_start),
+            window=tuple(window),
+            pending=tuple(pending),
             messages_count=int(count),
             behind_since=row.behind_since,
+            pending_total=pending_total,
         )
 
-    def load(self, user_id: str, session_id: str) -> SessionState:
+    def load(
+        self, user_id: str, session_id: str, *, pending_tail_tokens: int | None = None
+    ) -> SessionState:
+        """The session's state; with ``pending_tail_tokens`` only the newest pending messages
+        (see :class:`SessionState`), which is all a prompt can show."""
         with self._read() as conn:
-            return self._load(conn, user_id, session_id)
+            return self._load(conn, user_id, session_id, pending_tail_tokens)
 
     def history(self, user_id: str, session_id: str) -> list[Message]:
         m = messages_table.c

@@ -1,0 +1,260 @@
+"""The user's turn path (issue 11): bounded reads however far behind the summary is, and
+background work that waits for the gaps between turns.
+
+Behaviour, not timing thresholds: what the turn reads, what the worker does while a turn is in
+flight, and that a prompt built from the bounded read equals one built from the whole state.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tiered_memory import MemoryConfig, Message, Resources, SummaryRequest, TieredMemory, ToolCall
+from tiered_memory.window import build_context
+from tiered_memory.worker import Foreground
+
+
+class HangingSummarizer:
+    """Blocks until released: the summary stays behind for as long as a test wants."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def summarize(self, request: SummaryRequest) -> str:
+        self.calls += 1
+        self.release.wait(30)
+        return (request.previous_summary + " | " if request.previous_summary else "") + "noted"
+
+    async def asummarize(self, request: SummaryRequest) -> str:
+        return self.summarize(request)
+
+
+def _conversation(rng: random.Random, turns: int) -> list[dict[str, object]]:
+    """Chat with tool calls, some answered only after an unrelated message."""
+    out: list[dict[str, object]] = []
+    late: list[str] = []
+    for n in range(turns):
+        roll = rng.random()
+        if roll < 0.15:
+            call = ToolCall(id=f"c{n}", name="lookup", arguments=f"{{\"q\": {n}}}")
+            out.append({"role": "assistant", "content": "", "tool_calls": [call]})
+            if rng.random() < 0.5:
+                late.append(call.id)  # its result comes later, after other messages
+            else:
+                out.append({"role": "tool", "content": f"result {n} " * 5, "tool_call_id": call.id})
+        elif late and roll < 0.3:
+            out.append({"role": "tool", "content": f"late {n} " * 5, "tool_call_id": late.pop()})
+        else:
+            role = "user" if n % 2 else "assistant"
+            out.append({"role": role, "content": f"message {n} " + "word " * rng.randint(1, 40)})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prompt_from_the_bounded_read_equals_the_prompt_from_the_whole_state(
+    tmp_path: Path, seed: int
+) -> None:
+    """While the summarizer is behind, context() reads only the newest pending messages; what
+    it shows must be exactly what the whole state would show, tool units intact."""
+    rng = random.Random(seed)
+    summarizer = HangingSummarizer()
+    config = MemoryConfig(
+        window_tokens=rng.choice([60, 120, 300]),
+        summary_tokens=rng.choice([40, 80, 200]),
+        compaction="background",
+        index_long_term=False,
+        close_timeout=0.1,
+    )
+    resources = Resources()
+    memory = TieredMemory("s", "u", tmp_path, config, summarizer=summarizer, resources=resources)
+    try:
+        counter = memory.counter
+        for message in _conversation(rng, 70):
+            memory.add_messages([message])  # type: ignore[list-item]
+            full = memory._store.load("u", "s")  # everything, as before the change
+            assert memory.context_messages() == build_context(full, config, counter)
+            assert memory.stats.pending_messages == len(full.pending)
+            assert memory.stats.pending_tokens == full.pending_tokens
+        tail = memory._store.load("u", "s", pending_tail_tokens=10)
+        full = memory._store.load("u", "s")
+        assert len(full.pending) > 20, "the test must run far behind"
+        assert tail.pending == full.pending[-len(tail.pending) :]
+        assert tail.pending_count == len(full.pending)
+    finally:
+        summarizer.release.set()
+        memory.close()
+        resources.close(timeout=1)
+
+
+def test_the_append_path_does_not_read_pending_messages(tmp_path: Path) -> None:
+    """However many messages are pending, a write reads the window's rows, never the pending
+    ones (they are only counted); the prompt reads a bounded tail of them."""
+    from sqlalchemy import event
+
+    summarizer = HangingSummarizer()
+    config = MemoryConfig(
+        window_tokens=60, summary_tokens=40, compaction="background", index_long_term=False,
+        secrets="keep", close_timeout=0.1,
+    )  # fmt: skip
+    resources = Resources()
+    memory = TieredMemory("s", "u", tmp_path, config, summarizer=summarizer, resources=resources)
+    try:
+        for n in range(80):
+            memory.add("user", f"message {n} " + "word " * 10)
+        pending = len(memory.pending())
+        assert pending > 40
+        me = threading.get_ident()
+        fetched: list[int] = []
+
+        def rows_fetched(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            select = statement.lstrip().upper().startswith("SELECT")
+            if threading.get_ident() == me and select and "tm_messages.content" in statement:
+                fetched.append(1)
+
+        event.listen(memory._store.engine, "after_cursor_execute", rows_fetched)
+        try:
+            memory.add("user", "one more " + "word " * 10)
+            writes = len(fetched)
+            fetched.clear()
+            view = memory.context_messages()
+        finally:
+            event.remove(memory._store.engine, "after_cursor_execute", rows_fetched)
+        assert writes == 1  # the window, read once
+        state = memory._store.load("u", "s", pending_tail_tokens=100)
+        assert len(state.pending) < pending  # the prompt's read is bounded...
+        assert view == build_context(memory._store.load("u", "s"), config, memory.counter)
+    finally:
+        summarizer.release.set()
+        memory.close()
+        resources.close(timeout=1)
+
+
+def test_foreground_gap_waits_for_turns_and_gives_up_at_its_deadline() -> None:
+    foreground = Foreground(quiet=0.01, max_defer=5.0)
+    assert foreground.wait_gap(time.monotonic() + 1.0)  # nothing in flight: a gap at once
+
+    started = threading.Event()
+    finish = threading.Event()
+
+    def turn() -> None:
+        with foreground.turn():
+            started.set()
+            finish.wait(5)
+
+    thread = threading.Thread(target=turn)
+    thread.start()
+    started.wait(5)
+    assert not foreground.wait_gap(time.monotonic() + 0.05)  # a turn in flight: no gap
+    timer = threading.Timer(0.05, finish.set)
+    timer.start()
+    begin = time.monotonic()
+    assert foreground.wait_gap(time.monotonic() + 5.0)  # the turn ends: the gap comes
+    assert time.monotonic() - begin < 4.0
+    thread.join()
+
+
+def test_background_work_waits_while_a_turn_is_in_flight(
+    tmp_path: Path, make_memory: Callable[..., TieredMemory]
+) -> None:
+    """Tier-3 indexing (embedded Chroma holds the interpreter lock while it writes) and the
+    summarizer run between turns, not during them; and never later than the deferral bound."""
+    resources = Resources()
+    resources.foreground = Foreground(quiet=0.01, max_defer=1.5)
+    memory = make_memory(
+        compaction="background", index_batch=1, resources=resources, window_tokens=1000
+    )
+    try:
+        with resources.foreground.turn():  # a long turn of another session of this process
+            memory.add("user", "My favourite colour is teal.")
+            time.sleep(0.5)
+            assert memory._store.unindexed("kha", 10), "indexed during the turn"
+        deadline = time.monotonic() + 10
+        while memory._store.unindexed("kha", 10) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not memory._store.unindexed("kha", 10), "not indexed in the gap after the turn"
+
+        # Turns that never stop: the work runs anyway once its deferral bound has passed.
+        stop = threading.Event()
+
+        def busy() -> None:
+            while not stop.is_set():
+                with resources.foreground.turn():
+                    time.sleep(0.005)
+
+        thread = threading.Thread(target=busy)
+        thread.start()
+        try:
+            memory.add("user", "I moved to Lisbon.")
+            deadline = time.monotonic() + 10
+            while memory._store.unindexed("kha", 10) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not memory._store.unindexed("kha", 10), "starved by a busy process"
+        finally:
+            stop.set()
+            thread.join()
+    finally:
+        memory.close()
+        resources.close(timeout=1)
+
+
+def test_async_turns_count_as_turns(tmp_path: Path) -> None:
+    import asyncio
+
+    resources = Resources()
+    seen: list[int] = []
+    original = resources.foreground.turn
+
+    def spy():  # type: ignore[no-untyped-def]
+        seen.append(1)
+        return original()
+
+    resources.foreground.turn = spy  # type: ignore[method-assign]
+    config = MemoryConfig(window_tokens=200, summary_tokens=50, index_long_term=False)
+    memory = TieredMemory("s", "u", tmp_path, config, resources=resources)
+
+    async def main() -> None:
+        await memory.aadd("user", "hello")
+        await memory.acontext()
+        await memory.arecall("hello")
+
+    try:
+        asyncio.run(main())
+        assert len(seen) == 3
+    finally:
+        memory.close()
+        resources.close(timeout=1)
+
+
+def test_messages_are_whole_in_the_prompt_tail(tmp_path: Path) -> None:
+    """A tool result whose call is far back in the pending range still comes with its call."""
+    summarizer = HangingSummarizer()
+    config = MemoryConfig(
+        window_tokens=60, summary_tokens=200, compaction="background", index_long_term=False
+    )
+    resources = Resources()
+    memory = TieredMemory("s", "u", tmp_path, config, summarizer=summarizer, resources=resources)
+    try:
+        call = ToolCall(id="far", name="lookup", arguments="{}")
+        memory.add_messages([Message(role="assistant", content="", tool_calls=(call,))])
+        for n in range(30):
+            memory.add("user", f"filler {n} " + "word " * 8)
+        memory.add_messages([Message(role="tool", content="the far result", tool_call_id="far")])
+        for n in range(8):
+            memory.add("user", f"after {n} " + "word " * 8)
+        view = memory.context_messages()
+        shown = {m.tool_call_id for m in view if m.role == "tool"}
+        calls = {c.id for m in view for c in m.tool_calls}
+        assert shown <= calls
+        full = memory._store.load("u", "s")
+        assert view == build_context(full, config, memory.counter)
+    finally:
+        summarizer.release.set()
+        memory.close()
+        resources.close(timeout=1)
