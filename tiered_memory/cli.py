@@ -142,6 +142,29 @@ def _secret_round_trip(
     return owner_gets_it and not stranger_gets_it and not on_disk
 
 
+def _vault_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt every vault entry of a store under a new key (the old one is required)."""
+    from .errors import TieredMemoryError
+    from .store import SqlSessionStore
+    from .vault import KEY_ENV, KEY_FILE, rotate_vault_key
+
+    path = Path(args.path)
+    try:
+        store = SqlSessionStore(args.url) if args.url else SqlSessionStore.at_path(path)
+        count, key = rotate_vault_key(store.engine, path, args.old_key, args.new_key)
+    except TieredMemoryError as exc:
+        print(f"tiered-memory vault rotate: {exc}", file=sys.stderr)
+        return 1
+    print(f"re-encrypted {count} vault entries under the new key")
+    if args.old_key is None and not os.environ.get(KEY_ENV):
+        print(f"the key file {path / KEY_FILE} now holds the new key")
+    elif not args.new_key:
+        print(
+            f"new key (set it as MemoryConfig.vault_key or ${KEY_ENV} everywhere): {key.decode()}"
+        )
+    return 0
+
+
 COMMAND_ENTRY_POINTS = "tiered_memory.commands"
 _INSTALL_HINTS = {"bench": "pip install -e ./bench (from a checkout of tiered-memory)"}
 
@@ -168,6 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--window-tokens", type=int, default=120)
     demo.add_argument("--summary-tokens", type=int, default=120)
     demo.set_defaults(run=_demo)
+    vault = commands.add_parser("vault", help="manage the secrets vault")
+    vault_commands = vault.add_subparsers(dest="vault_command", required=True)
+    rotate = vault_commands.add_parser(
+        "rotate", help="re-encrypt every vault entry under a new key, in one transaction"
+    )
+    rotate.add_argument("--path", default="./.tiered_memory", help="the memory's directory")
+    rotate.add_argument("--url", help="session store URL (default: SQLite under --path)")
+    rotate.add_argument(
+        "--old-key", help="the current key (default: $TIERED_MEMORY_VAULT_KEY, else the key file)"
+    )
+    rotate.add_argument("--new-key", help="the new key (default: a new one is made)")
+    rotate.set_defaults(run=_vault_rotate)
     for name in sorted(_plugin_names()):
         commands.add_parser(name, help=f"tiered-memory {name} --help")
     args = parser.parse_args(argv)

@@ -8,7 +8,8 @@ Fernet-encrypted (AES-128-CBC + HMAC-SHA256, ``cryptography``) in the session st
 ``tm_vault`` table. Recall and ``history()`` of the owning user put the values back.
 
 Pure part: :func:`placeholder`, :func:`seal_text`, :func:`reveal_text`. Store part:
-:class:`Vault` (one user, one store) and :func:`load_vault_key`.
+:class:`Vault` (one user, one store), :func:`load_vault_key` and :func:`rotate_vault_key`
+(``tiered-memory vault rotate``: every entry re-encrypted under a new key in one transaction).
 """
 
 from __future__ import annotations
@@ -392,6 +393,44 @@ class Vault:
             )
         return result.rowcount or 0
 
+    def rotate(self, new_key: bytes | str) -> int:
+        """Re-encrypt every entry of this store (all users: the key is the store's) under
+        ``new_key``, in one transaction, and record it as the store's key; returns how many.
+
+        This vault's own key is the old one (its construction checked it). Placeholders keep
+        their names; a secret stored after the rotation gets a placeholder under the new key.
+        Afterwards every worker must use ``new_key`` (:func:`rotate_vault_key` with the CLI
+        ``tiered-memory vault rotate`` also replaces the key file).
+
+        Raises:
+            ConfigError: ``new_key`` is no Fernet key, or an entry does not decrypt with the old
+                key (nothing is changed then).
+        """
+        key = _checked_key(new_key.decode("ascii", "replace") if isinstance(new_key, bytes)
+                           else new_key, "the new vault key")  # fmt: skip
+        fresh = Fernet(key)
+        check = hmac.new(key, b"tiered-memory key check", hashlib.sha256).hexdigest()
+        v, mt = vault_table.c, meta_table.c
+        rotated = 0
+        with self._write() as conn:
+            rows = conn.execute(sa.select(v.user_id, v.placeholder, v.ciphertext)).all()
+            for user_id, name, token in rows:
+                try:
+                    value = self._fernet.decrypt(token.encode("ascii"))
+                except InvalidToken as exc:
+                    raise ConfigError(_WRONG_KEY) from exc
+                conn.execute(
+                    sa.update(vault_table)
+                    .where(v.user_id == user_id, v.placeholder == name)
+                    .values(ciphertext=fresh.encrypt(value).decode("ascii"))
+                )
+                rotated += 1
+            conn.execute(insert_ignore(conn, meta_table).values(key=_CHECK_KEY, value=check))
+            conn.execute(sa.update(meta_table).where(mt.key == _CHECK_KEY).values(value=check))
+        self._fernet = fresh
+        self._hmac_key = hmac.new(key, b"tiered-memory placeholder", hashlib.sha256).digest()
+        return rotated
+
     def count(self) -> int:
         with self._read() as conn:
             return int(
@@ -447,6 +486,44 @@ _WRONG_KEY = (
 )
 
 
+def rotate_vault_key(
+    engine: Engine, path: Path, old_key: str | None = None, new_key: str | None = None
+) -> tuple[int, bytes]:
+    """Rotate the vault key of the store behind ``engine``: returns (entries, the new key).
+
+    The old key comes from ``old_key``, else ``$TIERED_MEMORY_VAULT_KEY``, else the key file
+    under ``path``; ``new_key`` None makes one. When the old key came from the key file, the
+    file is replaced by the new key after the store's transaction (the new key is first written
+    beside it as ``vault.key.new``, so a crash in between loses neither).
+
+    Raises:
+        ConfigError: no old key is set or found, it is not this store's key, or ``new_key`` is
+            no Fernet key; nothing is changed then.
+    """
+    file = path / KEY_FILE
+    from_file = old_key is None and not os.environ.get(KEY_ENV)
+    if from_file and not file.exists():
+        raise ConfigError(
+            f"no vault key to rotate from: pass the old key, set ${KEY_ENV}, or point to the "
+            f"directory holding {KEY_FILE} (looked in {path})"
+        )
+    old = load_vault_key(old_key, path)
+    fresh = _checked_key(new_key, "the new vault key") if new_key else Fernet.generate_key()
+    vault = Vault(engine, "", old)  # checks the old key against the store
+    staged = file.with_name(KEY_FILE + ".new")
+    if from_file:
+        try:
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(fresh + b"\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the new key file {staged}: {exc}") from exc
+    count = vault.rotate(fresh)
+    if from_file:
+        os.replace(staged, file)
+    return count, fresh
+
+
 def open_vault(config: Any, path: Path, store: Any, user_id: str) -> Vault | None:
     """The user's vault when ``config.secrets == "vault"``, else None.
 
@@ -478,5 +555,6 @@ __all__ = [
     "placeholder",
     "placeholders_in",
     "reveal_text",
+    "rotate_vault_key",
     "seal_text",
 ]
