@@ -162,8 +162,20 @@ def summary_message(session_id: str, summary: str, budget: int, counter: TokenCo
 def build_context(
     state: SessionState, config: MemoryConfig, counter: TokenCounter, reserve_tokens: int = 0
 ) -> list[Message]:
-    """The prompt for ``state``: summary message, the newest pending messages that fit the unused
-    summary budget (only while the summarizer is behind), then the window within its budget."""
+    """The prompt for ``state``: the summary message, then a contiguous tail of the log.
+
+    Laid out for prompt caching (a provider bills a prefix shared with the previous prompt at a
+    fraction of the price): the summary first, then pending (evicted, not yet summarized)
+    messages, then the window. Pending + window is the log's tail, so while *all* pending
+    messages fit the prompt's spare budget (window + summary budgets, less what the summary and
+    window use) they are shown whole, and an eviction changes nothing the model sees: only a
+    compaction moves the prompt's start. Otherwise the newest pending messages that fit the
+    unused summary budget are shown (a cut that stays put until the next compaction).
+
+    At most :func:`max_pending_shown` tokens of pending messages are shown (``pending`` may be
+    only the newest messages covering that many tokens, with ``state.pending_tokens`` counting
+    all of them).
+    """
     view: list[Message] = []
     summary_budget = config.summary_tokens
     if state.summary:
@@ -171,10 +183,15 @@ def build_context(
         view.append(message)
         summary_budget -= counter.count_message(message)
     window = list(state.window)
-    start = fit_view(window, max(0, config.window_tokens - reserve_tokens))
-    if state.pending and start == 0 and summary_budget > 0:
+    window_budget = max(0, config.window_tokens - reserve_tokens)
+    start = fit_view(window, window_budget)
+    if state.pending and start == 0:
         pending = list(state.pending)
-        view.extend(i.message for i in pending[fit_view(pending, summary_budget) :])
+        spare = window_budget - sum(item.tokens for item in window) + max(0, summary_budget)
+        if state.pending_tokens <= spare:
+            view.extend(item.message for item in pending)
+        elif summary_budget > 0:
+            view.extend(i.message for i in pending[fit_view(pending, summary_budget) :])
     view.extend(i.message for i in window[start:])
     first = 1 if state.summary else 0
     while len(view) > first and view[first].role == "tool":
@@ -182,10 +199,17 @@ def build_context(
     return view
 
 
+def max_pending_shown(config: MemoryConfig) -> int:
+    """The most pending-message tokens :func:`build_context` can show: a state loaded with the
+    newest pending messages covering this many tokens builds the same context as a full one."""
+    return config.window_tokens + config.summary_tokens
+
+
 __all__ = [
     "SUMMARY_FRAME",
     "build_context",
     "fit_view",
+    "max_pending_shown",
     "plan_eviction",
     "summary_message",
     "take_batch",
