@@ -43,8 +43,9 @@ class SessionState:
     """A consistent snapshot of one session (read in one transaction).
 
     ``pending`` holds every pending message, except in a state loaded for the prompt
-    (``load(..., pending_tail_tokens=N)``): there it holds the newest of them, at least ``N``
-    tokens in whole tool units, and ``pending_count`` / ``pending_tokens`` still count all.
+    (``load(..., pending_tail_tokens=N)``): there it holds the newest of them, more than ``N``
+    tokens with the window, in whole tool units; ``pending_count`` / ``pending_tokens`` still
+    count all of them.
     """
 
     user_id: str

@@ -332,10 +332,9 @@ class SqlSessionStore(Tier3Tables):
         pending_total: tuple[int, int] | None = None
         if pending_tail_tokens is None:
             pending = _read_range(conn, session, row.summarized_upto, row.window_start)
-        else:
-            pending = _read_tail(
-                conn, session, row.summarized_upto, row.window_start, pending_tail_tokens
-            )
+        else:  # the window counts toward the tokens asked for: it is shown before any pending
+            budget = max(0, pending_tail_tokens - sum(item.tokens for item in window))
+            pending = _read_tail(conn, session, row.summarized_upto, row.window_start, budget)
             count, tokens = conn.execute(
                 sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(m.tokens), 0)).where(
                     *session, m.seq >= row.summarized_upto, m.seq < row.window_start
@@ -366,8 +365,10 @@ class SqlSessionStore(Tier3Tables):
     def load(
         self, user_id: str, session_id: str, *, pending_tail_tokens: int | None = None
     ) -> SessionState:
-        """The session's state; with ``pending_tail_tokens`` only the newest pending messages
-        (see :class:`SessionState`), which is all a prompt can show."""
+        """The session's state. With ``pending_tail_tokens`` (what a prompt can hold of the
+        messages the summary lacks, window included) only the newest pending messages are read:
+        more than that many tokens together with the window, in whole tool units (see
+        :class:`SessionState`)."""
         with self._read() as conn:
             return self._load(conn, user_id, session_id, pending_tail_tokens)
 
