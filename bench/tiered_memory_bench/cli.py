@@ -273,6 +273,7 @@ def _latency(args: argparse.Namespace) -> int:
         timeout=args.summarizer_timeout,
         mem0_turns=args.mem0_turns,
         max_turns=args.max_turns,
+        gap_ms=args.gap_ms,
     )
     return _finish(args, result, None)
 

@@ -7,6 +7,10 @@ fake made to take ``--latency`` seconds a call; ``hang`` makes it take ``--hang-
 longer than tiered-memory's ``summarizer_timeout``). Embedding is excluded (the hashing embedder),
 as in ``overhead``. For tiered-memory the summary's lag is reported too: messages pending
 (evicted, not yet summarized) after each turn, and the time ``compact()`` takes to catch up.
+
+``--gap-ms`` puts a pause after each turn, outside the timed part: the time a chat app spends
+waiting for its chat model between two turns. The default 0 replays turns back to back, a
+process that is never idle (the worst case for work done in the background of that process).
 """
 
 from __future__ import annotations
@@ -130,6 +134,7 @@ def measure_latency(
     delay: float,
     timeout: float,
     max_turns: int | None,
+    gap: float = 0.0,
 ) -> dict[str, Any]:
     """Per-turn milliseconds of add + prompt, and (tiered-memory) the summary's lag."""
     samples: list[float] = []
@@ -147,6 +152,8 @@ def measure_latency(
                     samples.append((time.perf_counter() - start) * 1000.0)
                     if isinstance(memory, BackgroundTiered):
                         pending.append(memory.pending())
+                    if gap:
+                        time.sleep(gap)
                 if isinstance(memory, BackgroundTiered):
                     catch_up.append(memory.catch_up())
                 calls += memory.meter.calls
@@ -169,6 +176,7 @@ def run_latency(
     timeout: float,
     mem0_turns: int,
     max_turns: int | None = None,
+    gap_ms: float = 0.0,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "conversations": [c.sample_id for c in conversations],
@@ -176,6 +184,7 @@ def run_latency(
         "hang_seconds": hang_seconds,
         "mem0_turns": mem0_turns,
         "max_turns": max_turns,
+        "gap_ms": gap_ms,
         "settings": {},
         "skipped": {},
     }
@@ -185,7 +194,9 @@ def run_latency(
         for system in systems:
             try:
                 limit = mem0_turns if system == "mem0" else max_turns
-                rows[system] = measure_latency(system, conversations, delay, timeout, limit)
+                rows[system] = measure_latency(
+                    system, conversations, delay, timeout, limit, gap_ms / 1000.0
+                )
             except ImportError as exc:
                 out["skipped"][system] = f"not installed: {exc}"
         out["settings"][setting] = {"summarizer_seconds": delay, "systems": rows}
@@ -211,6 +222,12 @@ def add_latency_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="turns replayed per conversation (LlamaIndex's buffer summarizes on every turn)",
+    )
+    latency.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="pause after each turn, untimed (a chat model's answer time); 0 = back to back",
     )
     latency.add_argument(
         "--mem0-turns",
