@@ -19,7 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-PRICES_AS_OF = "2026-11 (providers' pricing pages: platform.openai.com/docs/pricing, docs.anthropic.com/en/docs/about-claude/pricing)"
+PRICES_AS_OF = (
+    "checked 2026-12-01 without internet, against stored copies of the pages in PRICE_SOURCES "
+    "(official pages where a copy was found, else third-party copies: 'unverified')"
+)
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,50 @@ class Price:
     cache_write: float | None = None  # Anthropic: 1.25x input for the 5-minute cache
 
 
-#: The one price table (per 1M tokens, USD; see PRICES_AS_OF).
+#: The one price table (per 1M tokens, USD; see PRICES_AS_OF and PRICE_SOURCES).
 PRICES: dict[str, Price] = {
     "gpt-4o-mini": Price("gpt-4o-mini", 0.15, 0.075, 0.60, OPENAI),
     "gpt-4.1-mini": Price("gpt-4.1-mini", 0.40, 0.10, 1.60, OPENAI),
     "gpt-5-mini": Price("gpt-5-mini", 0.25, 0.025, 2.00, OPENAI),
     "claude-haiku-4.5": Price("claude-haiku-4.5", 1.00, 0.10, 5.00, ANTHROPIC_HAIKU, 1.25),
+}
+
+#: Where each price and caching rule was checked (model -> (status, sources)). "unverified":
+#: no copy of the provider's own page listing it was found; the third-party copies agree.
+PRICE_SOURCES: dict[str, tuple[str, str]] = {
+    "gpt-4o-mini": (
+        "unverified",
+        "0.15 / 0.075 cached / 0.60: third-party copies of openai.com/api/pricing (docs.rs "
+        "openai-models 0.1.1; deploybase.ai/articles/openai-pricing, March 2026; oG-Memory "
+        "perf/rate_cards.yaml). A May 2026 note (Sraleik/undetermini PRICING.md) says OpenAI's "
+        "own pricing page no longer lists the 4.x family.",
+    ),
+    "gpt-4.1-mini": (
+        "unverified",
+        "0.40 / 0.10 cached (75% off) / 1.60: explore.oreate.ai (April 2026), deploybase.ai "
+        "(March 2026), oG-Memory rate card; one page (studioglobal.ai) lists 0.20 / 0.80, the "
+        "Batch price.",
+    ),
+    "gpt-5-mini": (
+        "unverified",
+        "0.25 / 0.025 cached (90% off) / 2.00: github/docs data/tables/copilot/"
+        "models-and-pricing.yml; deploybase.ai (March 2026); the GPT-5 family's 90% cache "
+        "discount in adk-model's OpenAI price table (March 2026).",
+    ),
+    "claude-haiku-4.5": (
+        "confirmed",
+        "1 / 5: platform.claude.com/docs/.../models/haiku-4-5/overview (legacy since Haiku 5.5); "
+        "5-minute cache write 1.25x = 1.25, cache hit 0.1x = 0.10: platform.claude.com/docs/en/"
+        "about-claude/pricing (multipliers), Haiku 4.5 row as copied by docs.electronhub.ai and "
+        "claudecodeguides.com; minimum cacheable prompt 4,096 tokens: Anthropic's docs as quoted "
+        "in anthropics/anthropic-sdk-python#1194 and docs.litellm.ai (2026-10-07).",
+    ),
+    "openai-caching-rule": (
+        "confirmed",
+        "prompts of 1,024+ tokens, hits in 128-token increments, automatic, no write fee: "
+        "developers.openai.com/api/docs/guides/prompt-caching and the openai-cookbook "
+        "Prompt_Caching_201 (which says it applies to models before GPT-5.6).",
+    ),
 }
 
 

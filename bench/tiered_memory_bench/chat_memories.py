@@ -7,14 +7,15 @@ summarizers are fixed-output fakes that meter the tokens they are sent (``tiered
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from tiered_memory import Message, Summarizer, SummaryRequest
+from tiered_memory import MemoryConfig, Message, Summarizer, SummaryRequest
 from tiered_memory.summary import SUMMARY_PREFIX
+from tiered_memory.worker import BackgroundWorker
 
 from .common import count_prompt, counter
 from .fakes import (
@@ -33,7 +34,7 @@ class Budgets:
     window_tokens: int = 2000
     summary_tokens: int = 500
     summary_output_tokens: int = 250  # what the fake summarizers answer
-    evict_to: float = 0.5  # tiered-memory's default low watermark, used for LangChain's keep
+    evict_to: float = MemoryConfig.evict_to  # the low watermark: tiered-memory's, LangChain's keep
 
     @property
     def prompt_tokens(self) -> int:
@@ -109,11 +110,18 @@ class TieredChat:
             config=MemoryConfig(
                 window_tokens=self.budgets.window_tokens,
                 summary_tokens=self.budgets.summary_tokens,
-                compaction="inline",  # replays must be deterministic
+                evict_to=self.budgets.evict_to,
+                compaction=self.compaction,
             ),
             summarizer=self.summarizer,
             embedder=self.embedder,
+            **self._resources(),
         )
+
+    compaction: Literal["inline", "background"] = "inline"  # replays must be deterministic
+
+    def _resources(self) -> dict[str, Any]:
+        return {}
 
     def start_session(self, session_id: str) -> None:
         """Continue as a new session of the same user (the window and summary start empty)."""
@@ -128,6 +136,53 @@ class TieredChat:
 
     def close(self) -> None:
         self.memory.close()
+
+
+class DeferredWorker(BackgroundWorker):
+    """A background worker that runs its jobs only when told (``run_queued``): a deterministic
+    stand-in for "the summary lands after this turn's prompt was sent, before the next turn"."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.jobs: dict[Hashable, Callable[[], None]] = {}
+
+    def submit(self, key: Hashable, job: Callable[[], None]) -> bool:
+        self.jobs[key] = job  # a later job for the same session replaces it, as the real one
+        return True
+
+    def wait(self, key: Hashable, timeout: float | None = None) -> bool:
+        return True
+
+    def run_queued(self) -> None:
+        jobs, self.jobs = self.jobs, {}
+        for job in jobs.values():
+            job()
+
+
+class TieredChatBackground(TieredChat):
+    """tiered-memory with ``compaction="background"``, the default: ``add`` evicts and returns,
+    the prompt of that turn is built before the summarizer ran (pending messages are shown as
+    the layout allows), and the summary lands before the next message."""
+
+    name = "tiered-memory-background"
+    compaction: Literal["inline", "background"] = "background"
+
+    def _resources(self) -> dict[str, Any]:
+        from tiered_memory.resources import Resources
+
+        if not hasattr(self, "resources"):
+            self.resources = Resources()
+            self.worker = DeferredWorker()
+            self.resources.worker = self.worker
+        return {"resources": self.resources}
+
+    def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
+        self.worker.run_queued()
+        super().add(role, content, created_at)
+
+    def close(self) -> None:
+        super().close()
+        self.resources.close()
 
 
 class LangChainSummarization:
@@ -337,6 +392,7 @@ ChatMemoryFactory = Callable[[Budgets, Path, str], ChatMemory]
 CHAT_MEMORIES: dict[str, tuple[ChatMemoryFactory, str]] = {
     "full-history": (FullHistory, "tiered_memory"),
     "tiered-memory": (TieredChat, "tiered_memory"),
+    "tiered-memory-background": (TieredChatBackground, "tiered_memory"),
     "langchain-summarization": (LangChainSummarization, "langchain.agents.middleware"),
     "llamaindex-memory": (LlamaIndexMemory, "llama_index.core"),
     "llamaindex-chat-summary": (LlamaIndexChatSummary, "llama_index.core"),

@@ -22,6 +22,7 @@ RETRIEVAL_SYSTEMS = ("tiered-memory", "bm25", "chroma-dense", "llamaindex-vector
 TOKEN_COST_SYSTEMS = (
     "full-history",
     "tiered-memory",
+    "tiered-memory-background",
     "langchain-summarization",
     "llamaindex-memory",
     "llamaindex-chat-summary",
@@ -122,6 +123,12 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         type=_positive,
         default=250,
         help="fixed length of the fake summarizers' output",
+    )
+    tokens.add_argument(
+        "--evict-to",
+        type=float,
+        default=None,
+        help="low watermark of tiered-memory and LangChain's keep (default: MemoryConfig's)",
     )
 
     overhead = commands.add_parser(
@@ -243,6 +250,7 @@ def _token_cost(args: argparse.Namespace) -> int:
         window_tokens=args.window_tokens,
         summary_tokens=args.summary_tokens,
         summary_output_tokens=args.summary_output_tokens,
+        **({} if args.evict_to is None else {"evict_to": args.evict_to}),
     )
     result = run_token_cost(_load(args), args.systems, budgets, dataset=str(args.data))
     return _finish(args, result, plot_token_cost)

@@ -13,10 +13,12 @@ from .billing import (
     ANTHROPIC_HAIKU,
     CONTEXT_WINDOWS,
     OPENAI,
+    PRICE_SOURCES,
     PRICES,
     PRICES_AS_OF,
     SHEETS,
     CacheRule,
+    Price,
     PromptBill,
     dollars,
     overflow_turns,
@@ -62,6 +64,9 @@ class Replay:
     prompt_tokens: list[int] = field(default_factory=list)
     summarizer_input_tokens: list[int] = field(default_factory=list)
     summarizer_calls: int = 0
+    prefix_breaks: dict[str, int] = field(
+        default_factory=lambda: {"summary": 0, "messages": 0, "below_minimum": 0}
+    )
     bills: dict[str, PromptBill] = field(
         default_factory=lambda: {name: PromptBill() for name in RULES}
     )
@@ -79,6 +84,7 @@ def replay(
     out = Replay()
     tokenize = PromptTokenizer()
     previous: list[tuple[int, ...]] | None = None
+    previous_prompt: list[dict[str, Any]] = []
     try:
         for turn in progress(conversation.turns, f"{label} {conversation.sample_id}"):
             before = memory.meter.input_tokens
@@ -90,6 +96,12 @@ def replay(
             ids = tokenize(prompt)
             shared = shared_prefix_of_messages(ids, previous)
             length = sum(len(m) for m in ids)
+            if previous is not None:
+                cause = break_cause(ids, previous, prompt, previous_prompt)
+                if cause is not None:
+                    out.prefix_breaks[cause] += 1
+            if length < OPENAI.min_tokens:
+                out.prefix_breaks["below_minimum"] += 1
             for name, rule in RULES.items():
                 bill = out.bills[name]
                 cached = min(rule.cached_shared(shared, length), tokens)
@@ -98,11 +110,29 @@ def replay(
                 bill.cached_tokens += cached
                 if rule.writes_billed and length >= rule.min_tokens:
                     bill.written_tokens += tokens - cached
-            previous = ids
+            previous, previous_prompt = ids, prompt
         out.summarizer_calls = memory.meter.calls
     finally:
         memory.close()
     return out
+
+
+def break_cause(
+    ids: Sequence[tuple[int, ...]],
+    previous: Sequence[tuple[int, ...]],
+    prompt: Sequence[dict[str, Any]],
+    previous_prompt: Sequence[dict[str, Any]],
+) -> str | None:
+    """Why ``prompt`` does not extend the previous one (None if it does): the first message
+    that differs is a system message (``"summary"``: the summary changed, appeared or went) or
+    a chat message (``"messages"``: messages were dropped from the start of what is shown)."""
+    for index, old in enumerate(previous):
+        if index >= len(ids) or ids[index] != old:
+            roles = {
+                str(m.get("role")) for m in (*prompt[index : index + 1], previous_prompt[index])
+            }
+            return "summary" if "system" in roles else "messages"
+    return None
 
 
 def conversation_tokens(conversation: Conversation) -> int:
@@ -142,6 +172,9 @@ def run_token_cost(
         ),
         "prices": {
             "as_of": PRICES_AS_OF,
+            "sources": {
+                name: {"status": st, "source": src} for name, (st, src) in PRICE_SOURCES.items()
+            },
             "usd_per_million_tokens": {
                 name: {
                     "input": p.input,
@@ -177,6 +210,8 @@ def run_token_cost(
                     total.prompt_tokens += run.prompt_tokens
                     total.summarizer_input_tokens += run.summarizer_input_tokens
                     total.summarizer_calls += run.summarizer_calls
+                    for cause, count in run.prefix_breaks.items():
+                        total.prefix_breaks[cause] += count
         except Exception as exc:  # recorded, never dropped silently
             traceback.print_exc()
             out["skipped"][name] = f"failed: {type(exc).__name__}: {exc}"
@@ -187,6 +222,7 @@ def run_token_cost(
             "max_prompt_tokens": max(total.prompt_tokens, default=0),
             "summarizer_calls": total.summarizer_calls,
             "summarizer_input_tokens": sum(total.summarizer_input_tokens),
+            "prefix_breaks": dict(total.prefix_breaks),
             **billing_row(runs, budgets, cache=True),
         }
         out["dollars_per_conversation"][name] = {
@@ -234,7 +270,12 @@ def billing_row(runs: Sequence[Replay], budgets: Budgets, cache: bool) -> dict[s
         bill = bills[price.rule.name]
         usd = dollars(bill, price, summarizer_in, summarizer_out, PRICES[summarizer])
         cost[sheet] = round(usd / conversations, 6)
+    chat, summarizer = SHEETS[DOLLAR_SHEET]
+    terms = cost_terms(bills[PRICES[chat].rule.name], PRICES[chat])
+    terms["summarizer_input"] = summarizer_in * PRICES[summarizer].input / 1e6
+    terms["summarizer_output"] = summarizer_out * PRICES[summarizer].output / 1e6
     return {
+        "cost_terms_usd": {name: round(usd / conversations, 6) for name, usd in terms.items()},
         "cached_prompt_tokens": bills["openai"].cached_tokens,
         "cache_hit_share": round(bills["openai"].cache_hit_share, 4),
         "anthropic_cache_read_tokens": bills["anthropic"].cached_tokens,
@@ -244,6 +285,15 @@ def billing_row(runs: Sequence[Replay], budgets: Budgets, cache: bool) -> dict[s
         "overflow_turns": overflow_turns(
             (t for r in runs for t in r.prompt_tokens), CONTEXT_WINDOWS
         ),
+    }
+
+
+def cost_terms(bill: PromptBill, chat: Price) -> dict[str, float]:
+    """The chat model's share of :func:`~tiered_memory_bench.billing.dollars`, by term."""
+    write = chat.cache_write if chat.cache_write is not None else chat.input
+    return {
+        "chat_cached_input": bill.cached_tokens * chat.cached_input / 1e6,
+        "chat_uncached_input": (bill.plain_tokens * chat.input + bill.written_tokens * write) / 1e6,
     }
 
 

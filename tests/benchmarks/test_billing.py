@@ -78,3 +78,40 @@ def test_overflow_counts_calls_over_each_window() -> None:
         "32000": 2,
         "128000": 1,
     }
+
+
+def test_every_price_has_a_dated_source_and_a_status() -> None:
+    from tiered_memory_bench.billing import PRICE_SOURCES, PRICES_AS_OF, SHEETS
+
+    assert "2026" in PRICES_AS_OF
+    for model in PRICES:
+        status, source = PRICE_SOURCES[model]
+        assert status in {"confirmed", "unverified"} and source
+    assert all(chat in PRICES and summarizer in PRICES for chat, summarizer in SHEETS.values())
+
+
+def test_cached_input_is_cheaper_than_input_and_writes_dearer() -> None:
+    for price in PRICES.values():
+        assert 0 < price.cached_input < price.input < price.output
+        if price.cache_write is not None:
+            assert price.cache_write == pytest.approx(1.25 * price.input)
+
+
+def test_a_prefix_break_is_blamed_on_the_first_message_that_differs() -> None:
+    from tiered_memory_bench.token_cost import break_cause
+
+    summary = {"role": "system", "content": "summary v1"}
+    chat = [{"role": "user", "content": f"m{i}"} for i in range(4)]
+    ids = {"summary v1": (1,), "summary v2": (2,), **{f"m{i}": (10 + i,) for i in range(4)}}
+
+    def tok(prompt: list[dict[str, str]]) -> list[tuple[int, ...]]:
+        return [ids[m["content"]] for m in prompt]
+
+    before = [summary, *chat[:3]]
+    grown = [*before, chat[3]]
+    resummarized = [{"role": "system", "content": "summary v2"}, *chat[2:]]
+    slid = [summary, *chat[1:]]
+    assert break_cause(tok(grown), tok(before), grown, before) is None
+    assert break_cause(tok(resummarized), tok(before), resummarized, before) == "summary"
+    assert break_cause(tok(slid), tok(before), slid, before) == "messages"
+    assert break_cause(tok(chat[:1]), tok(chat[:2]), chat[:1], chat[:2]) == "messages"

@@ -201,6 +201,7 @@ def test_locomo_retrieval_on_a_real_slice(tmp_path: Path) -> None:
 TOKEN_SYSTEMS = {
     "full-history": "tiered_memory",
     "tiered-memory": "tiered_memory",
+    "tiered-memory-background": "tiered_memory",
     "langchain-summarization": "langchain.agents.middleware",
     "llamaindex-memory": "llama_index.core",
     "llamaindex-chat-summary": "llama_index.core",
@@ -223,8 +224,10 @@ def test_token_cost_json_shape(data: Path, tmp_path: Path) -> None:
     for name, row in result["systems"].items():
         assert {"total_prompt_tokens", "max_prompt_tokens", "summarizer_calls",
                 "summarizer_input_tokens", "cached_prompt_tokens", "cache_hit_share", "cost_usd",
-                "overflow_turns"} <= set(row)  # fmt: skip
+                "overflow_turns", "cost_terms_usd"} <= set(row)  # fmt: skip
         assert set(row["overflow_turns"]) == {"8000", "32000", "128000"}
+        terms = row["cost_terms_usd"]
+        assert sum(terms.values()) == pytest.approx(row["cost_usd"]["gpt-4o-mini"], abs=1e-5)
         assert row["cached_prompt_tokens"] == 0  # every prompt is under the 1,024-token minimum
         assert all(usd > 0 for usd in row["cost_usd"].values())
         if name == "full-history-uncached":
@@ -237,6 +240,9 @@ def test_token_cost_json_shape(data: Path, tmp_path: Path) -> None:
     assert full["max_prompt_tokens"] == result["conversation_tokens"]
     assert full["summarizer_calls"] == 0
     # a conversation several times the window makes every summarizing memory summarize
+    # every prompt is under the minimum: the break counts say so; append-only never breaks
+    assert full["prefix_breaks"] == {"summary": 0, "messages": 0, "below_minimum": turns}
+    assert result["systems"]["tiered-memory"]["prefix_breaks"]["summary"] >= 1
     for name in ("tiered-memory", "seed-policy", "langchain-summarization"):
         if name in result["systems"]:
             assert result["systems"][name]["summarizer_calls"] > 0
