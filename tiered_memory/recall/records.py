@@ -23,6 +23,8 @@ class RecallHit:
     name: str | None = None
     valid_to: datetime | None = None
     """For a fact (``role == "fact"``): when it stopped holding; None while it holds."""
+    source_message_id: str | None = None
+    """For a fact: the message it came from (in ``session_id``); ``message_id`` is the fact's."""
 
     @property
     def is_fact(self) -> bool:

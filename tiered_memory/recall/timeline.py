@@ -124,10 +124,11 @@ def rerank(
     """The candidates with time taken into account, best first.
 
     A stale fact (or a turn whose every fact is stale) loses :attr:`TimelineWeights.stale`
-    (``stale_source``) and hands its score to the fact that holds for the same key, which is
-    brought in when the search did not find it (``inject`` says whether filters allow it): the
-    current value outranks the old one that matched the words better. Facts unknown to
-    ``facts`` (erased) and facts not valid at ``as_of`` are dropped.
+    (``stale_source``) and hands its score to the fact that holds for the same key; a turn
+    hands its score to the facts it stated. A fact so lifted is brought in when the search did
+    not find it (``inject`` says whether filters allow it): the current value outranks the old
+    one that matched the words better, and a dated fact sits just above the turn it restates.
+    Facts unknown to ``facts`` (erased) and facts not valid at ``as_of`` are dropped.
     """
     weights = weights or TimelineWeights()
     lowered = query.lower()
@@ -144,28 +145,30 @@ def rerank(
     inherited: dict[str, float] = {}
     for c in candidates:
         score = c.score
-        chains: list[str] = []
+        heirs: list[Fact | None] = []
         if c.session_id == FACTS_SESSION:
             fact = by_id.get(c.message_id)
             if fact is None or (context.as_of is not None and not _valid_at(fact, context.as_of)):
                 continue
             if fact.fact_id in stale:
                 score -= weights.stale
-                chains = [fact.attribute]
+                heirs = [holder.get(fact.attribute)]
             if context.window is not None:
                 score += weights.time * _interval_boost(fact, context.window)
         else:
-            own = stated.get((c.session_id, c.message_id))
+            own = stated.get((c.session_id, c.message_id), [])
             if own and all(f.fact_id in stale for f in own):
                 score -= weights.stale_source
-                chains = [f.attribute for f in own]
+            # A turn's facts restate it, dated: each (or, if stale, the one that holds now)
+            # ranks just above the turn.
+            heirs = [holder.get(f.attribute) if f.fact_id in stale else f for f in own]
             if context.window is not None:
                 score += weights.time * time_boost(c.created_at, context.window)
-        for attribute in chains:
-            successor = holder.get(attribute)
-            if successor is not None:
-                key = fact_message_id(successor.fact_id)
-                inherited[key] = max(inherited.get(key, float("-inf")), c.score + 1e-3)
+        for heir in heirs:
+            if heir is not None:
+                key = fact_message_id(heir.fact_id)
+                lifted = max(c.score, score) + 1e-3
+                inherited[key] = max(inherited.get(key, float("-inf")), lifted)
         out[f"{c.session_id}\x1f{c.message_id}"] = replace(c, score=score)
     for key, score in inherited.items():
         fact = by_id[key]
@@ -196,7 +199,7 @@ def timeline_hits(
             doc = doc_of(slot)
             if doc is not None:
                 hits.append(hit_from_metadata(doc[0], doc[1], float(score)))
-        return hits
+        return annotate(hits, facts)  # fact documents left from when facts were on: dropped
     docs = {slot: doc for slot, _ in ranked if (doc := doc_of(slot)) is not None}
     candidates = [
         Candidate(
@@ -236,11 +239,14 @@ def annotate(hits: Sequence[RecallHit], facts: Sequence[Fact]) -> list[RecallHit
     by_id = {fact_message_id(f.fact_id): f for f in facts}
     out = []
     for hit in hits:
-        fact = by_id.get(hit.message_id) if hit.session_id == FACTS_SESSION else None
-        if hit.session_id == FACTS_SESSION and fact is None:
+        fact = by_id.get(hit.message_id) if hit.role == FACT_ROLE else None
+        if hit.role == FACT_ROLE and fact is None:
             continue
-        if fact is not None:
-            hit = replace(hit, text=fact.text(), role=FACT_ROLE, valid_to=fact.valid_to)
+        if fact is not None:  # said where its source message was said
+            hit = replace(
+                hit, text=fact.text(), role=FACT_ROLE, valid_to=fact.valid_to,
+                session_id=fact.session_id, source_message_id=fact.message_id,
+            )  # fmt: skip
         out.append(hit)
     return out
 
