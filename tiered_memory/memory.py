@@ -104,8 +104,8 @@ class TieredMemory:
         self.vault: Vault | None = open_vault(self.config, self.path, self._store, self.user_id)
         prepare = self.vault.prepare if self.vault is not None else secret_filter(self.config)
         self.tier3 = LongTermIndex(
-            self.user_id, self._store, lambda: self.long_term, lambda: self.embedder,
-            self.resources.lexical, prepare, ranking,
+            self.user_id, self._store, lambda: self.long_term, lambda: self.embedder, prepare,
+            ranking,
         )  # fmt: skip
         self._job_key = (str(getattr(self._store, "url", id(self._store))), user_id, session_id)
         call = self.resources.summarizer_call(*self._job_key)

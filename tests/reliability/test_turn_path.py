@@ -43,7 +43,7 @@ def _conversation(rng: random.Random, turns: int) -> list[dict[str, object]]:
     for n in range(turns):
         roll = rng.random()
         if roll < 0.15:
-            call = ToolCall(id=f"c{n}", name="lookup", arguments=f"{{\"q\": {n}}}")
+            call = ToolCall(id=f"c{n}", name="lookup", arguments=f'{{"q": {n}}}')
             out.append({"role": "assistant", "content": "", "tool_calls": [call]})
             if rng.random() < 0.5:
                 late.append(call.id)  # its result comes later, after other messages
@@ -258,3 +258,32 @@ def test_messages_are_whole_in_the_prompt_tail(tmp_path: Path) -> None:
         summarizer.release.set()
         memory.close()
         resources.close(timeout=1)
+
+
+def test_the_worker_checkpoints_the_wal_so_turns_rarely_do(
+    tmp_path: Path, make_memory: Callable[..., TieredMemory]
+) -> None:
+    from tiered_memory.store.schema import WAL_AUTOCHECKPOINT_PAGES
+
+    memory = make_memory(compaction="background", index_batch=1)
+    try:
+        for n in range(20):
+            memory.add("user", f"message {n} " + "word " * 30)
+        memory.compact()
+        memory.flush()
+        store = memory._store
+        if not store.is_sqlite:
+            pytest.skip("SQLite's WAL only")
+        raw = store.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == (
+                WAL_AUTOCHECKPOINT_PAGES
+            )
+            store.checkpoint()
+            busy, log, done = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert busy == 0 and log == done  # every frame of the log is in the database
+        finally:
+            raw.close()
+    finally:
+        memory.close()

@@ -11,8 +11,9 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..messages import Message
-from ..state import SessionState, StoredDocument, StoredMessage, Tier3Changes
+from ..state import SessionState, StoredDocument, StoredMessage
 from .sessions import DEFAULT_TIMEOUT, SessionTransaction, SqlSessionStore
+from .tier3 import LexicalDocument, LexicalSearch
 
 
 class SessionStore(Protocol):
@@ -58,9 +59,16 @@ class SessionStore(Protocol):
 
     def document_count(self, user_id: str) -> int: ...
 
-    def changes_since(self, user_id: str, after: int) -> Tier3Changes: ...
-
-    def latest_change(self, user_id: str) -> int: ...
+    def lexical_search(
+        self,
+        user_id: str,
+        query_terms: Sequence[str],
+        dense_keys: Sequence[str],
+        limit: int,
+        session_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> LexicalSearch: ...
 
     def reindex_user(self, user_id: str) -> int: ...
 
@@ -73,4 +81,11 @@ class SessionStore(Protocol):
     def close(self) -> None: ...
 
 
-__all__ = ["DEFAULT_TIMEOUT", "SessionStore", "SessionTransaction", "SqlSessionStore"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LexicalDocument",
+    "LexicalSearch",
+    "SessionStore",
+    "SessionTransaction",
+    "SqlSessionStore",
+]

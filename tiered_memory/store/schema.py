@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import StoreError, mask_credentials
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _NUL, _ESC = "\x00", "\ue000"
 _UNESCAPE = re.compile("\ue000(.)", re.DOTALL)
@@ -111,17 +111,50 @@ documents_table = sa.Table(  # Tier 3 as text: what the vector store holds, for 
     sa.Column("text", _NulSafeText, nullable=False),
 )
 
-changes_table = sa.Table(  # append-only log of Tier-3 writes: how every process sees the others'
-    "tm_tier3_changes",
+sa.Index(  # a document's session neighbours, by position
+    "tm_documents_position", documents_table.c.user_id, documents_table.c.session_id,
+    documents_table.c.seq,
+)  # fmt: skip
+
+# Lexical search (BM25) in the store, written in the same transaction as tm_documents: what one
+# process writes or forgets is what every other process's next recall searches.
+lexical_users_table = sa.Table(  # a user's BM25 statistics; no row: postings not built yet
+    "tm_lexical_users",
     metadata,
-    sa.Column("change_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_id", _NulSafeString(255), nullable=False),
-    sa.Column("session_id", _NulSafeString(255), nullable=False),
-    sa.Column("message_id", _NulSafeString(255), nullable=False),
-    sa.Column("removed", sa.Boolean, nullable=False),  # a reset of the user: both ids ""
-    sqlite_autoincrement=True,  # ids never reused, even after the newest rows are deleted
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("documents", sa.Integer, nullable=False),
+    sa.Column("total_length", sa.BigInteger, nullable=False),
 )
-sa.Index("tm_tier3_changes_user", changes_table.c.user_id, changes_table.c.change_id)
+
+lexical_docs_table = sa.Table(  # each Tier-3 document as BM25 and the ranking see it
+    "tm_lexical_docs",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("message_id", _NulSafeString(255), nullable=False),
+    sa.Column("doc_key", sa.String(64), nullable=False),  # recall.records.record_key
+    sa.Column("length", sa.Integer, nullable=False),
+    sa.Column("created_ts", sa.Float, nullable=False),
+)
+sa.Index("tm_lexical_docs_key", lexical_docs_table.c.user_id, lexical_docs_table.c.doc_key)
+
+postings_table = sa.Table(  # (user, term) -> the documents holding it, with what BM25 needs
+    "tm_postings",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("term", sa.String(64), primary_key=True),  # recall.lexical.terms: no NUL
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("tf", sa.Integer, nullable=False),
+    sa.Column("length", sa.Integer, nullable=False),  # of the document (no join when scoring)
+    sa.Column("created_ts", sa.Float, nullable=False),  # for since/until, likewise
+    sqlite_with_rowid=False,  # clustered by the key: a term's postings are contiguous
+)
+sa.Index(  # erasing a document's postings
+    "tm_postings_document", postings_table.c.user_id, postings_table.c.session_id,
+    postings_table.c.seq,
+)  # fmt: skip
 
 vault_table = sa.Table(  # secrets of secrets="vault": Fernet ciphertext, never the value
     "tm_vault",
@@ -203,9 +236,15 @@ def create_tables(engine: Engine, url: str) -> None:
 
 def _migrate(conn: Connection) -> None:
     """Bring a store made by an older version up to this schema (columns added, never dropped)."""
-    columns = {c["name"] for c in sa.inspect(conn).get_columns("tm_sessions")}
+    inspector = sa.inspect(conn)
+    columns = {c["name"] for c in inspector.get_columns("tm_sessions")}
     if "behind_since" not in columns:
         conn.execute(sa.text("ALTER TABLE tm_sessions ADD COLUMN behind_since FLOAT"))
+    # Version 2 kept an in-memory BM25 per process in sync through this log of keys; the store's
+    # postings replaced both. Older users' postings are built on their first recall or write
+    # (tier3.ensure_postings): a user without a tm_lexical_users row has none yet.
+    if inspector.has_table("tm_tier3_changes"):
+        conn.execute(sa.text("DROP TABLE tm_tier3_changes"))
 
 
 def create_engine(url: str, timeout: float) -> Engine:
@@ -258,15 +297,17 @@ def _configure_sqlite(engine: Engine, timeout: float) -> None:
 
 __all__ = [
     "SCHEMA_VERSION",
-    "changes_table",
     "create_engine",
     "create_tables",
     "documents_table",
     "facts_table",
     "insert_ignore",
     "leases_table",
+    "lexical_docs_table",
+    "lexical_users_table",
     "messages_table",
     "metadata",
+    "postings_table",
     "sessions_table",
     "vault_table",
 ]

@@ -469,6 +469,20 @@ class SqlSessionStore(Tier3Tables):
                 )
             )
 
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database (no-op elsewhere); the background
+        worker calls it between turns so that a user's commit rarely has to."""
+        if not self.is_sqlite:
+            return
+        try:
+            raw = self.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                raw.close()
+        except Exception as exc:
+            raise self._failed("checkpoint", exc) from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
