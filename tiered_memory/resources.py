@@ -4,7 +4,7 @@ Every :class:`~tiered_memory.TieredMemory` of a process shares one :class:`Resou
 default, made on first use and again after a fork) unless it is given its own. Sharing is by
 location: one engine per session-store URL, one Chroma client per directory or server. Nothing
 here lets one session's fault reach another: the worker runs one job per session, summarizer
-calls never share a thread pool, and the BM25 cache follows the store's change log.
+calls never share a thread pool, and no per-user index is kept (BM25 runs in the session store).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from .config import MemoryConfig
 from .errors import ConfigError, StoreError
 from .recall.chroma import ChromaLongTermStore
-from .recall.index import LexicalCache
 from .store import SqlSessionStore
 from .summary.calls import SummarizerCall
 from .worker import BackgroundWorker, Foreground
@@ -36,17 +35,15 @@ class Resources:
 
     Args:
         worker_threads: the most background jobs (one per session) running at once.
-        lexical_users: the most users whose BM25 index is kept in memory.
     """
 
-    def __init__(self, *, worker_threads: int = 16, lexical_users: int = 256) -> None:
+    def __init__(self, *, worker_threads: int = 16) -> None:
         self._lock = threading.Lock()
         self._session_stores: dict[str, SqlSessionStore] = {}
         self._long_term_stores: dict[tuple[Any, ...], ChromaLongTermStore] = {}
         self._calls: weakref.WeakValueDictionary[tuple[str, ...], SummarizerCall] = (
             weakref.WeakValueDictionary()
         )
-        self.lexical = LexicalCache(lexical_users)
         self.worker = BackgroundWorker(worker_threads)
         self.foreground = Foreground()
         self.closed = False

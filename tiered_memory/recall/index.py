@@ -1,30 +1,29 @@
 """Tier 3's one owner: what a message becomes in long-term memory, writing it, searching it.
 
 Written once as step generators (``tiered_memory.steps``): the sync and async API drive the same
-code. The session store is the source of truth: it keeps each indexed message's document and a
-change log; the vector store holds the embeddings; the BM25 index of a user is a cache rebuilt
-from the documents and brought up to date from the change log before every search, so what one
-process writes or forgets, every other process sees on its next recall.
+code. The session store is the source of truth: it keeps each indexed message's document and its
+BM25 postings, written in one transaction, and runs the lexical search; the vector store holds the
+embeddings. No process keeps a per-user index, so what one process writes or forgets, every other
+process sees on its next recall.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import numpy as np
 
 from ..embeddings import Embedder, check_vectors
 from ..facts import Fact, FactBook
 from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
 from ..steps import Call, Embed, Steps
-from ..store import SessionStore
+from ..store import LexicalSearch, SessionStore
 from .chroma import LongTermStore
-from .lexical import IndexedDoc, LexicalIndex
+from .lexical import IndexedDoc, SessionSlots, terms
 from .ranking import RankingWeights, hybrid_rank
 from .records import LongTermRecord, RecallHit, RecallQuery, record_key
 from .timeline import timeline_hits
@@ -93,57 +92,6 @@ def indexed_doc(user_id: str, doc: StoredDocument) -> IndexedDoc:
     return IndexedDoc(record_key(doc.session_id, doc.message_id), doc.text, metadata)
 
 
-@dataclass
-class _Cached:
-    index: LexicalIndex
-    latest: int
-    lock: threading.Lock
-
-
-class LexicalCache:
-    """Per-user BM25 indexes (at most ``max_users``, least recently used dropped first)."""
-
-    def __init__(self, max_users: int = 256) -> None:
-        self.max_users = max_users
-        self._entries: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def fresh(self, store: SessionStore, user_id: str) -> tuple[LexicalIndex, bool]:
-        """The user's index, current with the store's change log; True if built cold."""
-        key = _cache_key(store, user_id)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                entry = _Cached(LexicalIndex(), -1, threading.Lock())
-                self._entries[key] = entry
-                while len(self._entries) > self.max_users:
-                    self._entries.popitem(last=False)
-            self._entries.move_to_end(key)
-        with entry.lock:
-            cold = entry.latest < 0
-            changes = None if cold else store.changes_since(user_id, entry.latest)
-            if cold or (changes is not None and changes.reset):
-                latest = store.latest_change(user_id)
-                entry.index = LexicalIndex()
-                entry.index.add(indexed_doc(user_id, d) for d in store.documents(user_id))
-                entry.latest = latest
-            elif changes is not None and changes.latest != entry.latest:
-                entry.index.remove(record_key(s, m) for s, m in changes.removed)
-                if changes.added:
-                    docs = store.documents(user_id, changes.added)
-                    entry.index.add(indexed_doc(user_id, d) for d in docs)
-                entry.latest = changes.latest
-            return entry.index, cold
-
-    def drop(self, store: SessionStore, user_id: str) -> None:
-        with self._lock:
-            self._entries.pop(_cache_key(store, user_id), None)
-
-
-def _cache_key(store: SessionStore, user_id: str) -> tuple[str, str]:
-    return str(getattr(store, "url", id(store))), user_id
-
-
 class LongTermIndex:
     """Tier 3 of one user: index what waits, search with hybrid ranking, erase."""
 
@@ -153,7 +101,6 @@ class LongTermIndex:
         store: SessionStore,
         vectors: Callable[[], LongTermStore],
         embedder: Callable[[], Embedder],
-        lexical: LexicalCache,
         prepare: Callable[[Message, Message | None], Message],
         weights: RankingWeights | None = None,
     ) -> None:
@@ -161,7 +108,6 @@ class LongTermIndex:
         self.store = store
         self._vectors = vectors
         self._embedder = embedder
-        self.lexical = lexical
         self.prepare = prepare
         self.weights = weights or RankingWeights()
         self.facts: FactBook | None = None  # set by TieredMemory when facts are on
@@ -209,37 +155,60 @@ class LongTermIndex:
     # --- searching -------------------------------------------------------------------------
 
     def search_steps(self, request: RecallQuery, excluded: set[str]) -> Steps[list[RecallHit]]:
-        """Hybrid recall: dense (vector store) + BM25 (this process's cache), fused."""
-        index, cold = yield Call(self.lexical.fresh, (self.store, self.user_id))
-        if cold:
-            yield from self._check_vectors(len(index))
+        """Hybrid recall: dense (vector store) + BM25 (the session store's postings), fused."""
         vector = yield Embed(self._embedder(), [request.text], query=True)
         pool = max(self.weights.pool, 4 * request.k) + len(excluded)
+        nearest, found = yield from self._candidates(request, vector, pool)
+        lost = not request.chroma_filters() and len(nearest) < min(pool, found.total_documents)
+        if lost and (yield from self._check_vectors(found.total_documents)):
+            nearest, found = yield from self._candidates(request, vector, pool)
+        facts = (yield Call(self.facts.facts)) if self.facts is not None else []
+        return self.rank(found, request, nearest, excluded, facts)
+
+    def _candidates(
+        self, request: RecallQuery, vector: Sequence[float], pool: int
+    ) -> Steps[tuple[list[tuple[str, float]], LexicalSearch]]:
         nearest = yield Call(
             self._vectors().nearest, (self.user_id, vector, pool, request.chroma_filters())
         )
-        facts = (yield Call(self.facts.facts)) if self.facts is not None else []
-        return self.rank(index, request, nearest, excluded, facts)
+        found = yield Call(
+            self.store.lexical_search,
+            (
+                self.user_id, terms(request.text), [key for key, _ in nearest], pool,
+                request.session_id, request.since, request.until,
+            ),
+        )  # fmt: skip
+        return nearest, found
 
-    def _check_vectors(self, documents: int) -> Steps[None]:
+    def _check_vectors(self, documents: int) -> Steps[bool]:
         """A vector store that lost records (deleted directory) is rebuilt from the log."""
         held = yield Call(self._vectors().count, (self.user_id,))
-        if held < documents:
-            logger.warning(
-                "Tier 3 of user %r holds %d of %d vectors; re-indexing from the session log",
-                self.user_id, held, documents,
-            )  # fmt: skip
-            yield Call(self.store.reindex_user, (self.user_id,))
-            yield from self.index_steps()
+        if held >= documents:
+            return False
+        logger.warning(
+            "Tier 3 of user %r holds %d of %d vectors; re-indexing from the session log",
+            self.user_id, held, documents,
+        )  # fmt: skip
+        yield Call(self.store.reindex_user, (self.user_id,))
+        yield from self.index_steps()
+        return True
 
     def rank(
         self,
-        index: LexicalIndex,
+        found: LexicalSearch,
         request: RecallQuery,
         nearest: Sequence[tuple[str, float]],
         excluded: set[str],
         facts: Sequence[Fact] = (),
     ) -> list[RecallHit]:
+        """Fuse the dense pool with the store's BM25 over the candidates it returned."""
+        index = SessionSlots()
+        index.add(indexed_doc(self.user_id, d.document) for d in found.documents)
+        lexical = np.zeros(len(index.docs), dtype=np.float64)
+        for key, score in found.scores.items():
+            slot = index.slot_of(key)
+            if slot is not None:
+                lexical[slot] = score
         dense: dict[int, float] = {}
         for key, distance in nearest:
             slot = index.slot_of(key)
@@ -250,7 +219,7 @@ class LongTermIndex:
             slot = index.slot_of(key)
             if slot is not None:
                 allowed[slot] = False
-        ranked = hybrid_rank(dense, index.scores(request.text), index, allowed, self.weights)
+        ranked = hybrid_rank(dense, lexical, index, allowed, self.weights)
         return timeline_hits(ranked, lambda slot: _doc(index, slot), facts, request, self.user_id)
 
     # --- erasing ---------------------------------------------------------------------------
@@ -264,8 +233,6 @@ class LongTermIndex:
         elif removed:
             keys = [record_key(s, m) for s, m in removed]
             yield Call(self._vectors().delete, (self.user_id, keys))
-        if user:
-            self.lexical.drop(self.store, self.user_id)
 
 
 def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | None:
@@ -276,7 +243,7 @@ def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | N
     return before.message if before_session == session and before.seq == item.seq - 1 else None
 
 
-def _doc(index: LexicalIndex, slot: int) -> tuple[str, Mapping[str, Any]] | None:
+def _doc(index: SessionSlots, slot: int) -> tuple[str, Mapping[str, Any]] | None:
     doc = index.docs[slot]
     return None if doc is None else (doc.text, doc.metadata)
 
@@ -289,7 +256,6 @@ def indexed_created(doc: StoredDocument) -> datetime:
 __all__ = [
     "BACKLOG_LIMIT",
     "INDEX_CHUNK",
-    "LexicalCache",
     "LongTermIndex",
     "document_for",
     "indexed_doc",

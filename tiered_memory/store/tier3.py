@@ -1,23 +1,62 @@
-"""The session store's Tier-3 side: what waits for indexing, the documents, the change log.
+"""The session store's Tier-3 side: what waits for indexing, the documents, lexical search.
 
-The log is the source of truth for Tier 3. A message is indexed when its document is in
-``tm_documents`` (and its vector in the vector store); every index write and every erasure also
-appends to ``tm_tier3_changes`` in the same transaction, so a process's in-memory BM25 index is
-brought up to date by reading the changes after the last one it saw: consistent with the store by
-construction, whoever wrote.
+A message is indexed when its document is in ``tm_documents`` (and its vector in the vector
+store). Every document write and every erasure also writes the document's BM25 postings
+(``tm_postings``, ``tm_lexical_docs``, ``tm_lexical_users``) in the same transaction, and recall
+runs BM25 as SQL over them: what one process writes or forgets is what every other process's next
+recall searches, and no process holds a per-user index. The tokenizer and the formula are
+``recall.lexical``'s, so scores equal the in-memory reference (``LexicalIndex``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..state import StoredDocument, StoredMessage, Tier3Changes
-from .schema import changes_table, documents_table, leases_table, messages_table, sessions_table
+from ..state import StoredDocument, StoredMessage
+from .schema import (
+    documents_table,
+    insert_ignore,
+    leases_table,
+    lexical_docs_table,
+    lexical_users_table,
+    messages_table,
+    postings_table,
+    sessions_table,
+)
+
+Position = tuple[str, int]  # (session_id, seq): a document of one user
+_INSERT_BATCH = 5_000  # rows per executemany
+
+
+@dataclass(frozen=True)
+class LexicalDocument:
+    """A document one recall ranks, with its vector-store key and creation time."""
+
+    document: StoredDocument
+    key: str
+    created_ts: float
+
+
+@dataclass(frozen=True)
+class LexicalSearch:
+    """What the store's BM25 found for one recall: candidates, their neighbours, their scores.
+
+    ``documents`` holds the best lexical matches (at most the limit asked, after the filters),
+    the dense candidates still in the store, their previous and next documents in their session,
+    and those documents' own neighbours (so every candidate's neighbourhood is exact). ``scores``
+    is the BM25 score of each candidate and first neighbour by key, absent meaning 0.
+    """
+
+    documents: tuple[LexicalDocument, ...] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    total_documents: int = 0  # the user's Tier-3 documents (BM25's N)
 
 
 class Tier3Tables:
@@ -68,19 +107,26 @@ class Tier3Tables:
                     .where(m.user_id == user_id, m.session_id == session_id, m.message_id.in_(ids))
                     .values(indexed=True)
                 )
-            replaced = _by_session([(doc.session_id, doc.message_id) for doc in documents])
-            for session_id, ids in replaced.items():  # a re-index after a lost vector store
-                conn.execute(
-                    sa.delete(documents_table).where(
-                        d.user_id == user_id, d.session_id == session_id, d.message_id.in_(ids)
-                    )
-                )
             if documents:
-                conn.execute(
-                    sa.insert(documents_table),
-                    [{"user_id": user_id, **_document_row(doc)} for doc in documents],
+                ensure_postings(conn, user_id)
+                replaced = _positions_of(
+                    conn, user_id, [(x.session_id, x.message_id) for x in documents]
                 )
-                _log(conn, user_id, [(doc.session_id, doc.message_id) for doc in documents], False)
+                _unindex(conn, user_id, replaced + [(x.session_id, x.seq) for x in documents])
+                for session_id, ids in _by_session(
+                    [(doc.session_id, doc.message_id) for doc in documents]
+                ).items():  # a re-index after a lost vector store
+                    conn.execute(
+                        sa.delete(documents_table).where(
+                            d.user_id == user_id, d.session_id == session_id, d.message_id.in_(ids)
+                        )
+                    )
+                _insert(
+                    conn,
+                    documents_table,
+                    [{"user_id": user_id, **_document_row(x)} for x in documents],
+                )
+                _index(conn, user_id, documents)
 
     def documents(
         self, user_id: str, keys: Sequence[tuple[str, str]] | None = None
@@ -117,37 +163,39 @@ class Tier3Tables:
                 conn.execute(sa.select(sa.func.count()).where(d.user_id == user_id)).scalar_one()
             )
 
-    def changes_since(self, user_id: str, after: int) -> Tier3Changes:
-        """Tier-3 writes of ``user_id`` with a change id above ``after``, in order."""
-        c = changes_table.c
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(c.change_id, c.session_id, c.message_id, c.removed)
-                .where(c.user_id == user_id, c.change_id > after)
-                .order_by(c.change_id)
-            ).all()
-        if not rows:
-            return Tier3Changes(latest=after)
-        reset = any(r.removed and not r.session_id and not r.message_id for r in rows)
-        # Only the last change of a key counts (removed, then indexed again: indexed).
-        last: dict[tuple[str, str], bool] = {}
-        for r in rows:
-            if r.session_id or r.message_id:
-                last[(r.session_id, r.message_id)] = bool(r.removed)
-        return Tier3Changes(
-            latest=int(rows[-1].change_id),
-            added=tuple(k for k, removed in last.items() if not removed),
-            removed=tuple(k for k, removed in last.items() if removed),
-            reset=reset,
-        )
+    # --- lexical search ------------------------------------------------------------------
 
-    def latest_change(self, user_id: str) -> int:
-        c = changes_table.c
+    def lexical_search(
+        self,
+        user_id: str,
+        query_terms: Sequence[str],
+        dense_keys: Sequence[str],
+        limit: int,
+        session_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> LexicalSearch:
+        """BM25 over the user's documents, in one snapshot; see :class:`LexicalSearch`.
+
+        The top ``limit`` lexical matches obey the filters (session, created between ``since``
+        and ``until``); dense candidates and neighbours are returned whatever the filters (the
+        ranking masks them). Postings of a user from an older store are built first.
+        """
+        for attempt in (0, 1):
+            with self._read() as conn:
+                found = _search(
+                    conn, user_id, query_terms, dense_keys, limit, session_id, since, until
+                )
+            if found is not None or attempt:
+                return found or LexicalSearch()
+            with self._write() as conn:
+                ensure_postings(conn, user_id)
+        return LexicalSearch()  # pragma: no cover - the loop returns
+
+    def lexical_stats(self, user_id: str) -> tuple[int, int] | None:
+        """``(documents, total_length)`` of the user's BM25, or None if not built yet."""
         with self._read() as conn:
-            value = conn.execute(
-                sa.select(sa.func.max(c.change_id)).where(c.user_id == user_id)
-            ).scalar_one()
-        return int(value or 0)
+            return _stats(conn, user_id)
 
     def reindex_user(self, user_id: str) -> int:
         """Mark every indexed message of ``user_id`` as waiting again (a lost vector store)."""
@@ -180,12 +228,6 @@ class Tier3Tables:
                     sa.select(m.message_id).where(m.user_id == user_id, m.session_id == session_id)
                 )
             ]
-            docs = [
-                (session_id, r[0])
-                for r in conn.execute(
-                    sa.select(d.message_id).where(d.user_id == user_id, d.session_id == session_id)
-                )
-            ]
             conn.execute(
                 sa.delete(messages_table).where(m.user_id == user_id, m.session_id == session_id)
             )
@@ -198,7 +240,7 @@ class Tier3Tables:
             conn.execute(
                 sa.delete(leases_table).where(lc.user_id == user_id, lc.session_id == session_id)
             )
-            _log(conn, user_id, docs, True)
+            _unindex_session(conn, user_id, session_id)
         return ids
 
     def forget_message(self, user_id: str, message_id: str) -> list[tuple[str, str]]:
@@ -231,10 +273,18 @@ class Tier3Tables:
                     .values(version=row.version + 1, **changes)
                 )
             removed = [(session_id, message_id) for session_id, _, _ in rows]
+            positions = [
+                (r.session_id, r.seq)
+                for r in conn.execute(
+                    sa.select(d.session_id, d.seq).where(
+                        d.user_id == user_id, d.message_id == message_id
+                    )
+                )
+            ]
             conn.execute(
                 sa.delete(documents_table).where(d.user_id == user_id, d.message_id == message_id)
             )
-            _log(conn, user_id, removed, True)
+            _unindex(conn, user_id, positions)
         return removed
 
     def forget_user(self, user_id: str) -> list[tuple[str, str]]:
@@ -251,8 +301,8 @@ class Tier3Tables:
             conn.execute(sa.delete(sessions_table).where(s.user_id == user_id))
             conn.execute(sa.delete(leases_table).where(leases_table.c.user_id == user_id))
             conn.execute(sa.delete(documents_table).where(documents_table.c.user_id == user_id))
-            conn.execute(sa.delete(changes_table).where(changes_table.c.user_id == user_id))
-            _log(conn, user_id, [("", "")], True)  # the reset marker every process sees
+            for table in (postings_table, lexical_docs_table, lexical_users_table):
+                conn.execute(sa.delete(table).where(table.c.user_id == user_id))
         return removed
 
 
@@ -270,12 +320,281 @@ def _by_session(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def _log(conn: Connection, user_id: str, keys: Sequence[tuple[str, str]], removed: bool) -> None:
-    if keys:
-        conn.execute(
-            sa.insert(changes_table),
-            [
-                {"user_id": user_id, "session_id": s, "message_id": m, "removed": removed}
-                for s, m in keys
-            ],
+def _insert(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    for start in range(0, len(rows), _INSERT_BATCH):
+        conn.execute(sa.insert(table), list(rows[start : start + _INSERT_BATCH]))
+
+
+def _timestamp(created_at: str) -> float:
+    created = datetime.fromisoformat(created_at)
+    return (created if created.tzinfo else created.replace(tzinfo=timezone.utc)).timestamp()
+
+
+# --- lexical postings: written and erased with the documents, in their transaction ---------------
+
+
+def ensure_postings(conn: Connection, user_id: str) -> None:
+    """Build the user's postings from its documents unless built (a store of version 2).
+
+    The statistics row is inserted first: on PostgreSQL a concurrent builder waits on it and
+    then finds it made; on SQLite writers are serialized anyway.
+    """
+    made = conn.execute(
+        insert_ignore(conn, lexical_users_table).values(
+            user_id=user_id, documents=0, total_length=0
         )
+    )
+    if not made.rowcount:
+        return
+    for table in (postings_table, lexical_docs_table):  # leftovers of nothing, to be sure
+        conn.execute(sa.delete(table).where(table.c.user_id == user_id))
+    d = documents_table.c
+    rows = conn.execute(
+        sa.select(d.session_id, d.message_id, d.seq, d.created_at, d.text).where(
+            d.user_id == user_id
+        )
+    ).all()
+    _index(conn, user_id, rows)
+
+
+def _index(conn: Connection, user_id: str, documents: Iterable[Any]) -> None:
+    """Postings of ``documents`` (not indexed yet) and the user's statistics."""
+    from ..recall.lexical import term_counts
+    from ..recall.records import record_key
+
+    docs: list[dict[str, Any]] = []
+    postings: list[dict[str, Any]] = []
+    total = 0
+    for doc in documents:
+        counts = term_counts(doc.text)
+        length = sum(counts.values())
+        created_ts = _timestamp(doc.created_at)
+        total += length
+        docs.append(
+            {
+                "user_id": user_id, "session_id": doc.session_id, "seq": doc.seq,
+                "message_id": doc.message_id, "doc_key": record_key(doc.session_id, doc.message_id),
+                "length": length, "created_ts": created_ts,
+            }
+        )  # fmt: skip
+        postings += [
+            {
+                "user_id": user_id, "term": term, "session_id": doc.session_id, "seq": doc.seq,
+                "tf": tf, "length": length, "created_ts": created_ts,
+            }
+            for term, tf in counts.items()
+        ]  # fmt: skip
+    if docs:
+        _insert(conn, lexical_docs_table, docs)
+        _insert(conn, postings_table, postings)
+        _count(conn, user_id, len(docs), total)
+
+
+def _count(conn: Connection, user_id: str, documents: int, length: int) -> None:
+    u = lexical_users_table.c
+    conn.execute(
+        sa.update(lexical_users_table)
+        .where(u.user_id == user_id)
+        .values(documents=u.documents + documents, total_length=u.total_length + length)
+    )
+
+
+def _positions_of(
+    conn: Connection, user_id: str, keys: Sequence[tuple[str, str]]
+) -> list[Position]:
+    d = documents_table.c
+    out: list[Position] = []
+    for session_id, ids in _by_session(keys).items():
+        out += [
+            (session_id, int(r.seq))
+            for r in conn.execute(
+                sa.select(d.seq).where(
+                    d.user_id == user_id, d.session_id == session_id, d.message_id.in_(ids)
+                )
+            )
+        ]
+    return out
+
+
+def _unindex(conn: Connection, user_id: str, positions: Sequence[Position]) -> None:
+    """Erase the postings of the documents at ``positions`` (those indexed)."""
+    by_session: dict[str, set[int]] = {}
+    for session_id, seq in positions:
+        by_session.setdefault(session_id, set()).add(seq)
+    for session_id, seqs in by_session.items():
+        _unindex_where(conn, user_id, _at(session_id, sorted(seqs)))
+
+
+def _at(session_id: str, seqs: list[int]) -> Any:
+    return lambda c: sa.and_(c.session_id == session_id, c.seq.in_(seqs))
+
+
+def _unindex_session(conn: Connection, user_id: str, session_id: str) -> None:
+    _unindex_where(conn, user_id, lambda c: c.session_id == session_id)
+
+
+def _unindex_where(conn: Connection, user_id: str, where: Any) -> None:
+    ld, p = lexical_docs_table.c, postings_table.c
+    gone = conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(ld.length)).where(ld.user_id == user_id, where(ld))
+    ).one()
+    if not gone[0]:
+        return
+    conn.execute(sa.delete(postings_table).where(p.user_id == user_id, where(p)))
+    conn.execute(sa.delete(lexical_docs_table).where(ld.user_id == user_id, where(ld)))
+    _count(conn, user_id, -int(gone[0]), -int(gone[1] or 0))
+
+
+# --- lexical search: BM25 in SQL -----------------------------------------------------------------
+
+
+def _stats(conn: Connection, user_id: str) -> tuple[int, int] | None:
+    u = lexical_users_table.c
+    row = conn.execute(
+        sa.select(u.documents, u.total_length).where(u.user_id == user_id)
+    ).one_or_none()
+    return None if row is None else (int(row.documents), int(row.total_length))
+
+
+def _search(
+    conn: Connection,
+    user_id: str,
+    query_terms: Sequence[str],
+    dense_keys: Sequence[str],
+    limit: int,
+    session_id: str | None,
+    since: float | None,
+    until: float | None,
+) -> LexicalSearch | None:
+    from ..recall.lexical import K1, B, average_length, idf
+
+    stats = _stats(conn, user_id)
+    if stats is None:
+        return None
+    total, length = stats
+    if not total:
+        return LexicalSearch()
+    p, ld = postings_table.c, lexical_docs_table.c
+    wanted = sorted(set(query_terms))
+    weights: dict[str, float] = {}
+    if wanted:
+        for term, df in conn.execute(
+            sa.select(p.term, sa.func.count())
+            .where(p.user_id == user_id, p.term.in_(wanted))
+            .group_by(p.term)
+        ):
+            weights[term] = idf(total, int(df))
+
+    def score_query(*where: Any) -> Any:
+        tf = sa.cast(p.tf, sa.Float)
+        norm = (
+            tf
+            + K1 * (1.0 - B)
+            + (K1 * B / average_length(total, length)) * sa.cast(p.length, sa.Float)
+        )
+        weight = sa.case(weights, value=p.term, else_=0.0)
+        score = sa.func.sum(weight * tf * (K1 + 1.0) / norm).label("score")
+        return (
+            sa.select(p.session_id, p.seq, score)
+            .where(p.user_id == user_id, p.term.in_(sorted(weights)), *where)
+            .group_by(p.session_id, p.seq)
+        )
+
+    scores: dict[Position, float] = {}
+    if weights:
+        filters = []
+        if session_id is not None:
+            filters.append(p.session_id == session_id)
+        if since is not None:
+            filters.append(p.created_ts >= since)
+        if until is not None:
+            filters.append(p.created_ts <= until)
+        top = score_query(*filters).order_by(sa.desc("score"), p.session_id, p.seq).limit(limit)
+        scores = {(r.session_id, int(r.seq)): float(r.score) for r in conn.execute(top)}
+    complete = len(scores) < limit  # every other document (within the filters) scores 0
+    candidates: set[Position] = set(scores)
+    if dense_keys:
+        candidates.update(
+            (r.session_id, int(r.seq))
+            for r in conn.execute(
+                sa.select(ld.session_id, ld.seq).where(
+                    ld.user_id == user_id, ld.doc_key.in_(sorted(set(dense_keys)))
+                )
+            )
+        )
+    found: dict[Position, tuple[LexicalDocument, int | None, int | None]] = {}
+    first = _fetch(conn, user_id, candidates, found)
+    second = _fetch(conn, user_id, first, found)
+    _fetch(conn, user_id, second, found)
+    if weights and not complete:
+        missing = sorted((candidates | first) - set(scores))
+        for start in range(0, len(missing), 500):
+            part = missing[start : start + 500]
+            rows = conn.execute(score_query(sa.tuple_(p.session_id, p.seq).in_(part)))
+            scores.update({(r.session_id, int(r.seq)): float(r.score) for r in rows})
+    documents = tuple(
+        found[position][0]
+        for position in sorted(found, key=lambda x: (x[0], found[x][0].document.message_id))
+    )
+    return LexicalSearch(
+        documents=documents,
+        scores={found[x][0].key: score for x, score in scores.items() if x in found},
+        total_documents=total,
+    )
+
+
+def _fetch(
+    conn: Connection,
+    user_id: str,
+    positions: Iterable[Position],
+    found: dict[Position, tuple[LexicalDocument, int | None, int | None]],
+) -> set[Position]:
+    """Load the documents at ``positions`` into ``found``; returns their unseen neighbours."""
+    wanted = sorted(set(positions) - set(found))
+    if not wanted:
+        return set()
+    ld, d = lexical_docs_table.alias("ld"), documents_table.c
+    other = lexical_docs_table.alias("other")
+
+    def neighbour(function: Any, after: bool) -> Any:
+        side = other.c.seq > ld.c.seq if after else other.c.seq < ld.c.seq
+        return (
+            sa.select(function(other.c.seq))
+            .where(other.c.user_id == ld.c.user_id, other.c.session_id == ld.c.session_id, side)
+            .scalar_subquery()
+        )
+
+    query = sa.select(
+        ld.c.session_id, ld.c.seq, ld.c.doc_key, ld.c.created_ts, d.message_id, d.role, d.name,
+        d.created_at, d.text, neighbour(sa.func.max, False).label("before"),
+        neighbour(sa.func.min, True).label("after"),
+    ).select_from(
+        ld.join(
+            documents_table,
+            sa.and_(
+                d.user_id == ld.c.user_id, d.session_id == ld.c.session_id,
+                d.message_id == ld.c.message_id,
+            ),
+        )
+    )  # fmt: skip
+    unseen: set[Position] = set()
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        rows = conn.execute(
+            query.where(ld.c.user_id == user_id, sa.tuple_(ld.c.session_id, ld.c.seq).in_(part))
+        )
+        for r in rows:
+            document = StoredDocument(
+                session_id=r.session_id, message_id=r.message_id, seq=int(r.seq), role=r.role,
+                created_at=r.created_at, text=r.text, name=r.name,
+            )  # fmt: skip
+            found[(r.session_id, int(r.seq))] = (
+                LexicalDocument(document, r.doc_key, float(r.created_ts)),
+                r.before,
+                r.after,
+            )
+            unseen.update((r.session_id, int(n)) for n in (r.before, r.after) if n is not None)
+    return unseen - set(found)
+
+
+__all__ = ["LexicalDocument", "LexicalSearch", "Tier3Tables", "ensure_postings"]
