@@ -26,7 +26,7 @@ from .chroma import LongTermStore
 from .lexical import IndexedDoc, SessionSlots, terms
 from .ranking import RankingWeights, hybrid_rank
 from .records import LongTermRecord, RecallHit, RecallQuery, record_key
-from .timeline import timeline_hits
+from .timeline import TimelineWeights, timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
     MEMORY_WRITE_TOOL_NAMES,
@@ -111,6 +111,7 @@ class LongTermIndex:
         self.prepare = prepare
         self.weights = weights or RankingWeights()
         self.facts: FactBook | None = None  # set by TieredMemory when facts are on
+        self.timeline: TimelineWeights | None = None  # None: the defaults (ablations set it)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -220,7 +221,9 @@ class LongTermIndex:
             if slot is not None:
                 allowed[slot] = False
         ranked = hybrid_rank(dense, lexical, index, allowed, self.weights)
-        return timeline_hits(ranked, lambda slot: _doc(index, slot), facts, request, self.user_id)
+        return timeline_hits(
+            ranked, lambda slot: _doc(index, slot), facts, request, self.user_id, self.timeline
+        )
 
     # --- erasing ---------------------------------------------------------------------------
 
