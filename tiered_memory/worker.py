@@ -138,6 +138,7 @@ class Foreground:
         self._cond = threading.Condition()
         self._active = 0
         self._last_end = 0.0
+        self._stopped = False
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -152,6 +153,12 @@ class Foreground:
                 self._last_end = time.monotonic()
                 self._cond.notify_all()
 
+    def stop(self) -> None:
+        """No more waiting: the process is shutting down and its jobs should finish now."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
     def deadline(self) -> float:
         """The latest a background job starting now waits for a gap (monotonic seconds)."""
         return time.monotonic() + self.max_defer
@@ -159,7 +166,7 @@ class Foreground:
     def wait_gap(self, deadline: float) -> bool:
         """Wait for a gap between turns, at most until ``deadline``; False if none came."""
         with self._cond:
-            while True:
+            while not self._stopped:
                 now = time.monotonic()
                 if now >= deadline:
                     return False
@@ -170,6 +177,7 @@ class Foreground:
                     self._cond.wait(min(self.quiet - idle, deadline - now))
                 else:
                     self._cond.wait(deadline - now)
+            return True
 
 
 __all__ = ["MAX_DEFER", "QUIET", "BackgroundWorker", "Foreground"]

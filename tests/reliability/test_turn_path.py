@@ -287,3 +287,31 @@ def test_the_worker_checkpoints_the_wal_so_turns_rarely_do(
             raw.close()
     finally:
         memory.close()
+
+
+def test_closing_the_resources_ends_the_wait_for_a_gap(
+    tmp_path: Path, make_memory: Callable[..., TieredMemory]
+) -> None:
+    """A process shutting down while turns are still in flight finishes its jobs now, instead
+    of waiting out their deferral (which here is far longer than close's timeout)."""
+    resources = Resources()
+    resources.foreground = Foreground(quiet=0.01, max_defer=60.0)
+    memory = make_memory(compaction="background", index_batch=1, resources=resources)
+    release = threading.Event()
+    entered = threading.Event()
+
+    def endless_turn() -> None:
+        with resources.foreground.turn():
+            entered.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=endless_turn)
+    thread.start()
+    try:
+        entered.wait(5)
+        memory.add("user", "Remember the ferry leaves at 7.")
+        time.sleep(0.2)  # the job is now waiting for a gap that will not come
+        assert resources.close(timeout=10)  # True: nothing was left running
+    finally:
+        release.set()
+        thread.join()
