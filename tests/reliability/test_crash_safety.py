@@ -21,6 +21,7 @@ import pytest
 from tm_reliability import MemoryFactory, assert_consistent, chroma_records, config_json
 
 from tiered_memory.recall import record_key
+from tiered_memory.recall.timeline import FACTS_SESSION
 
 KILLS = 18
 SEED = 1729
@@ -92,10 +93,14 @@ def test_sigkilled_writer_loses_and_duplicates_nothing(
     assert ids[: len(acked)] == acked  # every acknowledged message, once, in order
     assert ids[len(acked) :] in ([], [f"m{len(acked):05d}"])  # at most the one in flight
     assert mem.store.unindexed(mem.user_id) == []  # type: ignore[attr-defined]
-    stored = sorted(meta["message_id"] for _, _, meta in chroma_records(mem))
+    records = [meta for _, _, meta in chroma_records(mem)]
+    turns = [meta for meta in records if meta["session_id"] != FACTS_SESSION]
+    facts = [meta["message_id"] for meta in records if meta["session_id"] == FACTS_SESSION]
+    stored = sorted(meta["message_id"] for meta in turns)
     assert stored == sorted(ids)  # Tier 3 holds every message exactly once
-    assert mem.long_term.count(mem.user_id) == len(ids)
+    assert len(set(facts)) == len(facts)  # and each fact drawn from them once
+    assert mem.long_term.count(mem.user_id) == len(ids) + len(facts)
     assert {record_key(mem.session_id, i) for i in ids} == {
-        record_key(meta["session_id"], meta["message_id"]) for _, _, meta in chroma_records(mem)
+        record_key(meta["session_id"], meta["message_id"]) for meta in turns
     }
     assert mem.summary and mem.stats.summarizer_calls > 0
