@@ -99,7 +99,8 @@ _WHEN = (  # a time phrase after a value is no part of it ("moved to Berlin last
     rf"(?:in|on|since)\s+(?:{_MONTHS}|\d{{4}}|monday|tuesday|wednesday|thursday|friday|"
     rf"saturday|sunday)\b|(?:a|an|one|two|three|four|five|six|\d+)\s+\w+\s+ago\b"
 )
-_END = rf"(?=\s*(?:[.,;!?]|\band\b|\bbut\b|\bsince\b|\bnow\b|{_WHEN}|$))"
+_TRAIL = r"\bthese\s+days\b|\bnowadays\b|\bby\s+far\b|\bas\s+an?\s|\bas\s+(?:my|our|the)\s|\btoo\b"
+_END = rf"(?=\s*(?:[.,;!?]|\band\b|\bbut\b|\bsince\b|\bnow\b|{_WHEN}|{_TRAIL}|$))"
 _VALUE = r"(?P<value>[^.,;!?\n]{1,60}?)" + _END
 _VERBS: tuple[tuple[str, str], ...] = (  # phrase -> key
     (r"(?:moved|relocated)\s+to", "home"),

@@ -81,6 +81,14 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         "conversation; --limit-conversations N takes N questions stratified by type)",
     )
     common.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    common.add_argument(
+        "--question-types",
+        type=_csv,
+        default=None,
+        metavar="T1,T2",
+        help="only questions of these types (LongMemEval: e.g. knowledge-update,"
+        "temporal-reasoning), chosen before --limit-conversations",
+    )
     cached = argparse.ArgumentParser(add_help=False)
     cached.add_argument(
         "--cache-dir",
@@ -182,11 +190,19 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     from .secrets import add_secrets_parser
 
     add_secrets_parser(commands, common)
+    from .facts_bench import add_facts_parser
+
+    add_facts_parser(commands, common)
     return parser
 
 
 def _load(args: argparse.Namespace) -> list[Conversation]:
-    conversations = load_conversations(args.data, args.limit_conversations)
+    types = getattr(args, "question_types", None)
+    conversations = load_conversations(args.data, None if types else args.limit_conversations)
+    if types:
+        for conversation in conversations:
+            conversation.questions = [q for q in conversation.questions if q.category_name in types]
+        conversations = [c for c in conversations if c.questions][: args.limit_conversations]
     args.dataset_kind = conversations[0].dataset if conversations else "locomo"
     dropped = sum(c.dropped_evidence for c in conversations)
     if dropped:
@@ -358,6 +374,10 @@ def main(
             from .secrets import run_command as run_secrets_command
 
             return run_secrets_command(args, _load, _finish)
+        if args.command == "facts":
+            from .facts_bench import run_command as run_facts_command
+
+            return run_facts_command(args, _finish)
         return _qa(args, answer_model, judge_model)
     except (FileNotFoundError, DataError) as exc:
         note(f"error: {exc}")

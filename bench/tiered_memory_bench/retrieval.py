@@ -78,7 +78,8 @@ def evaluate_system(
             for question in progress(asked, f"{label} {conversation.sample_id}"):
                 t0 = time.perf_counter()
                 depth = SESSION_SEARCH_K if conversation.dataset == "longmemeval" else SEARCH_K
-                ranked = retriever.search(question.question, depth)
+                ask = getattr(retriever, "search_question", None)  # given the question's date
+                ranked = ask(question, depth) if ask else retriever.search(question.question, depth)
                 latencies.append((time.perf_counter() - t0) * 1000.0)
                 sessions = (
                     question.evidence_sessions if conversation.dataset == "longmemeval" else ()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .common import CachingEmbedder
-from .locomo import Conversation, Turn
+from .locomo import Conversation, Question, Turn
 
 #: Words dropped by the BM25 tokenizer (a short English list: articles, pronouns, auxiliaries).
 _STOPWORDS_TEXT = """
@@ -438,6 +438,67 @@ class Mem0Retriever:
         self.memory = None
 
 
+class TieredMemoryFactsRetriever(TieredMemoryRetriever):
+    """tiered-memory with issue 16's facts and time: turns replayed with their chat roles, each
+    dataset session compacted once stored (facts ride on compaction), the question asked at its
+    date (``now=``: LongMemEval's question_date). A fact hit counts as the turn it came from."""
+
+    name = "tm-facts"
+    facts = True
+
+    def __init__(self, workdir: Path, embedder: CachingEmbedder) -> None:
+        super().__init__(workdir, embedder)
+        from tiered_memory import MemoryConfig
+
+        self._config = MemoryConfig(facts=self.facts, compaction="inline")
+
+    def index(self, conversation: Conversation) -> None:
+        from tiered_memory import Message
+
+        for number, turns in sorted(conversation.sessions.items()):
+            if self.memory is not None:
+                self.memory.close()
+            self.memory = self._cls(
+                session_id=f"session_{number}", user_id=conversation.sample_id,
+                path=str(self.workdir), config=self._config, summarizer=self._summarizer,
+                embedder=self.embedder,
+            )  # fmt: skip
+            self.adjust(self.memory)
+            self.memory.add_messages(
+                [
+                    Message(
+                        role=turn.chat_role, content=self.content(turn),
+                        name=turn.speaker if turn.named else None, id=turn.message_id,
+                        created_at=turn.created_at, metadata={"dia_id": turn.dia_id},
+                    )
+                    for turn in turns
+                ]
+            )  # fmt: skip
+            self.memory.compact()
+
+    def adjust(self, memory: Any) -> None:
+        """Hook of the variants (the before-issue-16 one switches the time ranking off)."""
+
+    def search_question(self, question: Question, k: int) -> list[str]:
+        now = question.asked_at if self.facts else None
+        hits = self.memory.recall(question.question, k=k, exclude_window=False, now=now)
+        ids = [(h.source_message_id or h.message_id).split(":", 1)[-1] for h in hits]
+        return list(dict.fromkeys(ids))
+
+
+class TieredMemoryBeforeFactsRetriever(TieredMemoryFactsRetriever):
+    """The same replay as ``tm-facts`` without issue 16's facts and time-aware ranking: the
+    before of its before/after."""
+
+    name = "tm-before-facts"
+    facts = False
+
+    def adjust(self, memory: Any) -> None:
+        from tiered_memory.recall.timeline import TimelineWeights
+
+        memory.tier3.timeline = TimelineWeights(time=0.0, stale=0.0, stale_source=0.0)
+
+
 #: name -> (factory, the package it needs: a missing package is a recorded skip)
 def tiered_memory_ablation(**weights: float) -> RetrieverFactory:
     """tiered-memory with some recall signals switched off (``RankingWeights`` fields)."""
@@ -477,3 +538,5 @@ RETRIEVERS: dict[str, tuple[RetrieverFactory, str]] = {
     "mem0": (Mem0Retriever, "mem0"),
 }
 RETRIEVERS.update(ABLATIONS)
+RETRIEVERS["tm-facts"] = (TieredMemoryFactsRetriever, "tiered_memory")
+RETRIEVERS["tm-before-facts"] = (TieredMemoryBeforeFactsRetriever, "tiered_memory")

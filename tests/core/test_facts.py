@@ -37,6 +37,12 @@ def _said(text: str) -> list[tuple[str, str, str]]:
         ("My favourite colour is green.", [("favourite colour", "green", "set")]),
         ("my new phone is a Pixel 9, finally", [("phone", "a Pixel 9", "set")]),
         ("I switched from Spotify to Apple Music", [("", "Apple Music", "switch")]),
+        ("I joined Globex as a data engineer.", [("employer", "Globex", "set")]),
+        (
+            "Honestly, my favourite sport is rowing these days.",
+            [("favourite sport", "rowing", "set")],
+        ),
+        ("I live in Kansas City too", [("home", "Kansas City", "set")]),
     ],
 )
 def test_offline_extractor_reads_first_person_statements(
