@@ -25,13 +25,22 @@ anchored, so the cost stays linear in the length of the text.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["PLACEHOLDER_PREFIX", "STOPWORDS", "Context", "context_of", "cue_hits", "previous_hits"]
+__all__ = [
+    "PLACEHOLDER_PREFIX",
+    "STOPWORDS",
+    "Context",
+    "context_of",
+    "cue_hits",
+    "may_be_reply",
+    "previous_hits",
+]
 
 PLACEHOLDER_PREFIX = "[REDACTED_"
 _PLACEHOLDER_BODY = "REDACTED_"  # what is left of a placeholder once its "[" is stripped
@@ -1135,6 +1144,35 @@ _REPLY_TAIL = re.compile(
     re.IGNORECASE,
 )
 
+_TAIL_REACH = 64  # > the longest _REPLY_TAIL match
+
+
+def _reply_span(text: str) -> tuple[int, int]:
+    """The span of ``text`` that a reply's value can be: without "sure, it's" and "thanks"."""
+    start, end = 0, len(text)
+    lead = _REPLY_LEAD.match(text)
+    if lead is not None and lead.end() < end:
+        start = lead.end()
+    # the tail is at most ~20 characters before the end: search only there (same match)
+    tail = _REPLY_TAIL.search(text, max(start, end - _TAIL_REACH))
+    if tail is not None and tail.start() > start:
+        end = tail.start()
+    start, end = _strip(text, start, end)
+    while start < end and text[start].isspace():
+        start += 1
+    return start, end
+
+
+def may_be_reply(text: str) -> bool:
+    """False when :func:`previous_hits` finds nothing in ``text`` whatever the context: its
+    reply span is over 128 characters and it has more than 12 tokens. The caller can then skip
+    reading the previous message (most of the cost of a long message's detection)."""
+    start, end = _reply_span(text)
+    if end - start <= 128:
+        return True
+    tokens = _TOKEN.finditer(text, 0, min(len(text), 2000))
+    return sum(1 for _ in itertools.islice(tokens, 13)) <= 12
+
 
 def previous_hits(text: str, context: Context) -> Iterator[Hit]:
     """Values in ``text`` that only the previous message's context shows to be secrets."""
@@ -1143,16 +1181,7 @@ def previous_hits(text: str, context: Context) -> Iterator[Hit]:
         kind = "secret"
     if not (context.strong or context.keyish):
         return
-    start, end = 0, len(text)
-    lead = _REPLY_LEAD.match(text)
-    if lead is not None and lead.end() < end:
-        start = lead.end()
-    tail = _REPLY_TAIL.search(text, start)
-    if tail is not None and tail.start() > start:
-        end = tail.start()
-    start, end = _strip(text, start, end)
-    while start < end and text[start].isspace():
-        start += 1
+    start, end = _reply_span(text)
     core = text[start:end]
     words = core.split()
     if (

@@ -1,6 +1,7 @@
-"""``tiered-memory`` command line: ``demo`` (offline walkthrough), plus the sub-commands other
-packages register under the ``tiered_memory.commands`` entry points (``bench``, from
-``tiered-memory-bench``). The core never imports them."""
+"""``tiered-memory`` command line: ``demo`` (offline walkthrough), ``import`` (bulk JSONL
+import), ``vault rotate``, plus the sub-commands other packages register under the
+``tiered_memory.commands`` entry points (``bench``, from ``tiered-memory-bench``). The core
+never imports them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from .config import MemoryConfig
+from .importer import add_import_command
 from .memory import TieredMemory
 from .recall import format_recall_hits
 from .resources import Resources
@@ -203,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rotate.add_argument("--new-key", help="the new key (default: a new one is made)")
     rotate.set_defaults(run=_vault_rotate)
+    add_import_command(commands)
     for name in sorted(_plugin_names()):
         commands.add_parser(name, help=f"tiered-memory {name} --help")
     args = parser.parse_args(argv)

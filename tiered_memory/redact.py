@@ -46,6 +46,7 @@ length of the text, also on adversarial input.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from bisect import bisect_right
@@ -515,8 +516,24 @@ class DefaultSecretDetector:
 
     def find(self, text: str, *, previous: str | None = None, pii: bool = False) -> list[Finding]:
         """See :meth:`SecretDetector.find`; the findings are merged, ordered and disjoint."""
-        hits = _detect(text, pii, _context(previous), previous)
-        return _merge(hits) if hits else []
+        if len(text) + len(previous or "") <= _CACHED_CHARS:
+            return list(_find_cached(text, previous, pii))
+        return list(_find(text, previous, pii))
+
+
+#: Texts (with their previous message) up to this length have their findings cached: a message
+#: is read when it is stored and again when Tier 3 indexes it.
+_CACHED_CHARS = 16_000
+
+
+def _find(text: str, previous: str | None, pii: bool) -> tuple[Finding, ...]:
+    # a long message is no reply: the previous message's context cannot change its findings
+    context = _context(previous) if _secret_cues.may_be_reply(text) else None
+    hits = _detect(text, pii, context, previous)
+    return tuple(_merge(hits)) if hits else ()
+
+
+_find_cached = functools.lru_cache(maxsize=1024)(_find)
 
 
 class ChainedSecretDetector:

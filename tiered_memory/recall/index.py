@@ -115,9 +115,10 @@ class LongTermIndex:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def index_steps(self) -> Steps[int]:
-        """Embed and store every message of the user that waits for Tier 3; returns the count."""
-        items = yield Call(self.store.unindexed, (self.user_id, BACKLOG_LIMIT))
+    def index_steps(self, limit: int = BACKLOG_LIMIT) -> Steps[int]:
+        """Embed and store the messages of the user that wait for Tier 3 (at most ``limit``,
+        in session and seq order); returns how many were done."""
+        items = yield Call(self.store.unindexed, (self.user_id, limit))
         done = 0
         for start in range(0, len(items), INDEX_CHUNK):
             chunk = items[start : start + INDEX_CHUNK]
