@@ -216,3 +216,39 @@ def test_the_summary_always_fits_and_stays_line_safe(
         assert sep and notes.strip(), line  # every line is "Label: notes"
         assert label in ("User", "Notes"), line  # user text never opens a line of its own
         assert not any(c in line for c in "\x00\r<>")
+
+
+def _notes(*texts: str) -> str:
+    return ExtractiveSummarizer().summarize(request("", *texts, max_tokens=10**6))
+
+
+def test_whose_relative_or_room_it_is_stays_in_the_note() -> None:
+    summary = _notes("I also got a crystal chandelier from my aunt today, it's gorgeous.")
+    assert "from my aunt" in summary
+
+
+def test_a_count_in_words_is_not_dropped_as_a_verdict() -> None:
+    summary = _notes(
+        "I wore my new Converse yesterday, so that's six times now that I've worn them."
+    )
+    assert "six times" in summary
+
+
+def test_an_over_long_clause_loses_its_asides_before_its_end() -> None:
+    text = (
+        "Speaking of unwinding, I've been trying to establish a better evening routine, "
+        "stopping work emails and messages by 7 pm to separate my work and personal life."
+    )
+    summary = _notes(text)
+    assert "7 pm" in summary
+    assert "Speaking of unwinding" not in summary
+
+
+def test_the_speakers_own_event_keeps_its_weight_after_the_rewrite() -> None:
+    # "I walked down the aisle ..." becomes "walked down aisle ...": still the speaker's event,
+    # scored as the first-person sentence it was (under a tight budget it must not score 0).
+    from tiered_memory.summary.extractive import clause_score, selection_score
+
+    note = "recently walked down aisle as bridesmaid at my cousin's wedding"
+    assert clause_score(note) == selection_score(f"I {note}") > 0
+    assert clause_score("this is nice") == 0.0

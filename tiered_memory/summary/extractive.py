@@ -171,7 +171,7 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^i (?:can not|cannot|can'?t)\s+", "can't "),
         (r"^i (?:was|wanna)\s+", "was "),
         (r"^we\s+", "we "),
-        (r"\bmy\s+", ""),
+        (r"^my\s+", ""),  # "my stack is X" -> "stack is X"; "from my aunt" keeps whose aunt
     )
 )
 _MODALS = frozenset(
@@ -467,7 +467,12 @@ def compress_sentence(sentence: str, min_part_score: float = 0.0) -> list[str]:
         if not part or _PLEASANTRY.match(part):
             continue
         if len(parts) > 1:
-            if _EVALUATION.match(part) and len(part.split()) <= 8 and not _NUMBER.search(part):
+            if (
+                _EVALUATION.match(part)
+                and len(part.split()) <= 8
+                and not _NUMBER.search(part)
+                and not _QUANTITY.search(part)  # "that's six times now": a count, not a verdict
+            ):
                 continue
             if selection_score(part) < min_part_score:
                 continue
@@ -481,9 +486,21 @@ def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS)
 
 
+# A note that starts with a verb had the speaker as its subject ("I walked down the aisle" ->
+# "walked down aisle"): scored as the first-person sentence it was, or the rewrite would cost the
+# speaker's own events and preferences the very signals that selected them.
+_SPEAKER_VERB = re.compile(
+    r"^(?:\w+ly\s+|also\s+|still\s+|now\s+|just\s+|even\s+|finally\s+|already\s+)*"
+    r"(?!(?:this|is|its|was|his|us|as|thus|plus|yes|less|unless|always|perhaps|sometimes|"
+    r"besides|towards|news|series|species|thanks|bus|gas|ss)\b)"
+    rf"(?:{_PAST}|has|have|will|would|could|can|should|might|must|was|can't|doesn't|didn't|"
+    r"wants|named|[a-z]+s)\b"
+)
+
+
 def clause_score(clause: str) -> float:
     """How much a compact clause is worth keeping under a tight budget (0 = nothing)."""
-    score = selection_score(clause)
+    score = selection_score(f"I {clause}" if _SPEAKER_VERB.match(clause) else clause)
     if re.match(r"^(?:named|prefers|likes|loves|hates|wants|needs|has|will|works|lives)\b", clause):
         score += 1.0  # what the speaker said about themselves
     return score
@@ -631,13 +648,35 @@ class ExtractiveSummarizer:
         if known is None:
             cut = text
             if self.counter.count_text(text) > self.max_clause_tokens:
-                cut = self.counter.truncate(text, self.max_clause_tokens)
+                cut = self._shorten(text)
+            if self.counter.count_text(cut) > self.max_clause_tokens:
+                cut = self.counter.truncate(cut, self.max_clause_tokens)
                 cut = (cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut).rstrip(" ,.:-")
             known = (cut, _content_words(cut), clause_score(cut), self.counter.count_text(cut))
             if len(self._analysed) >= 100_000:
                 self._analysed.clear()
             self._analysed[text] = known
         return _Clause(known[0], known[1], known[2], known[3], age)
+
+    def _shorten(self, text: str) -> str:
+        """An over-long clause without its comma-separated asides that carry no fact ("Speaking
+        of unwinding, ..."), weakest first, so a cut at the end loses less ("by 7 pm")."""
+        segments = [part for part in re.split(r",\s+", text) if part]
+        if len(segments) < 2:
+            return text
+        asides = sorted(
+            (i for i, part in enumerate(segments) if clause_score(part) == 0.0),
+            key=lambda i: (len(segments[i]), i),
+        )
+        dropped: set[int] = set()
+        for index in asides:
+            if len(dropped) + 1 == len(segments):
+                break
+            dropped.add(index)
+            shorter = ", ".join(p for i, p in enumerate(segments) if i not in dropped)
+            if self.counter.count_text(shorter) <= self.max_clause_tokens:
+                return shorter
+        return ", ".join(p for i, p in enumerate(segments) if i not in dropped)
 
     def _parse(self, summary: str) -> _Notes:
         """The notes of a previous summary (this class's lines; other text as ``Notes``)."""
