@@ -257,30 +257,37 @@ def import_history(
     checked = time.perf_counter()
     owned = resources is None
     resources = resources or Resources()
-    memories: dict[tuple[str, str], TieredMemory] = {}
-    stored = done = 0
+    memories: dict[str, TieredMemory] = {}  # one per user: the session is the write's argument
+    stored = done = waiting = 0
+    pending: dict[tuple[str, str], list[Message]] = {}
+
+    def store_pending() -> None:
+        nonlocal stored, done, waiting
+        for (user, session), batch in pending.items():
+            memory = memories.get(user)
+            if memory is None:
+                memory = TieredMemory(
+                    session, user, path, config, embedder=embedder, resources=resources
+                )
+                memories[user] = memory
+            stored += _store(memory, session, batch)
+            done += len(batch)
+        pending.clear()
+        waiting = 0
+        if progress is not None:
+            progress("store", done, total)
+
     try:
-        pending: dict[tuple[str, str], list[Message]] = {}
         for _, parsed in _read_lines(file, user_id, session_id):
             if isinstance(parsed, str):  # the file changed since the check
                 raise InvalidMessageError(f"{file} changed during the import: {parsed}")
-            key = (parsed.user_id, parsed.session_id)
-            batch = pending.setdefault(key, [])
-            batch.append(parsed.message)
-            if len(batch) >= chunk:
-                stored += _store(memories, key, batch, path, config, embedder, resources)
-                done += len(batch)
-                batch.clear()
-                if progress is not None:
-                    progress("store", done, total)
-        for key, batch in pending.items():
-            if batch:
-                stored += _store(memories, key, batch, path, config, embedder, resources)
-                done += len(batch)
-                if progress is not None:
-                    progress("store", done, total)
+            pending.setdefault((parsed.user_id, parsed.session_id), []).append(parsed.message)
+            waiting += 1
+            if waiting >= chunk:
+                store_pending()
+        store_pending()
         store_done = time.perf_counter()
-        indexed = _index(memories, chunk, progress, stored) if index else 0
+        indexed = _index(list(memories.values()), chunk, progress, stored) if index else 0
     finally:
         if owned:
             resources.close()
@@ -292,43 +299,24 @@ def import_history(
     )  # fmt: skip
 
 
-def _store(
-    memories: dict[tuple[str, str], Any],
-    key: tuple[str, str],
-    batch: list[Message],
-    path: str | Path,
-    config: MemoryConfig | None,
-    embedder: Any | None,
-    resources: Resources,
-) -> int:
-    """One chunk, as ``TieredMemory.add_messages`` writes it, without its Tier-2/3 work."""
-    from .memory import TieredMemory
-
-    memory = memories.get(key)
-    if memory is None:
-        user, session = key
-        memory = TieredMemory(session, user, path, config, embedder=embedder, resources=resources)
-        memories[key] = memory
+def _store(memory: Any, session_id: str, batch: list[Message]) -> int:
+    """One session's part of a chunk, written as ``TieredMemory.add_messages`` writes it (one
+    transaction: validated, secrets sealed, window evicted), without its Tier-2/3 work."""
     items = prepare_batch(batch, memory.config, memory.counter)
     if memory.vault is not None:
         items = run(memory.vault.seal_steps(items, memory.counter.count_message))
-    result = append_and_evict(memory.store, memory.user_id, memory.session_id, items, memory.config)
+    result = append_and_evict(memory.store, memory.user_id, session_id, items, memory.config)
     return len(result.added)
 
 
-def _index(
-    memories: dict[tuple[str, str], Any], chunk: int, progress: Progress | None, expected: int
-) -> int:
+def _index(memories: list[Any], chunk: int, progress: Progress | None, expected: int) -> int:
     """Tier 3 for every user of the import, ``chunk`` messages a step (``expected``: the
     messages this import stored; an earlier backlog of the users is indexed too)."""
-    by_user: dict[str, Any] = {}
-    for (user, _), memory in memories.items():
-        by_user.setdefault(user, memory)
     total = expected
     done = 0
     if progress is not None:
         progress("index", 0, total)
-    for memory in by_user.values():
+    for memory in memories:
         if not memory.config.index_long_term:
             continue
         while True:

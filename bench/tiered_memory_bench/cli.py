@@ -1,6 +1,6 @@
 """Command line of the benchmarks: ``tiered-memory bench <command>`` or ``python -m tiered_memory_bench``.
 
-Commands: ``retrieval`` (alias ``locomo-retrieval``), ``token-cost``, ``overhead``,
+Commands: ``retrieval`` (alias ``locomo-retrieval``), ``token-cost``, ``overhead``, ``scale``,
 ``answer-availability``, ``locomo-qa``. Each reads LoCoMo or LongMemEval (detected) from
 ``--data`` and writes ``bench/results/<command>.json`` (or ``--json OUT``, ``-`` for stdout)
 and, except locomo-qa, a PNG plot beside it.
@@ -156,6 +156,27 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         help="measure in this process (peak RSS is then cumulative)",
     )
 
+    scale = commands.add_parser(
+        "scale",
+        help="one store of many users: cold recall per user in a fresh process, peak RSS, "
+        "forget across processes, recall at one user's 100k memories",
+    )
+    scale.add_argument("--users", type=_positive, default=1000)
+    scale.add_argument("--messages", type=_positive, default=1000, help="per user")
+    scale.add_argument(
+        "--recall-users", type=_positive, default=None, help="users recalled (default: all)"
+    )
+    scale.add_argument(
+        "--big-user", type=int, default=100_000, help="memories of the one big user (0: skip)"
+    )
+    scale.add_argument("--workdir", type=Path, default=None, help="where the temp store goes")
+    scale.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="OUT",
+        help="result file (default bench/results/scale.json; - = stdout)",
+    )
+
     availability = commands.add_parser(
         "answer-availability",
         parents=[common, cached],
@@ -193,6 +214,9 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     from .facts_bench import add_facts_parser
 
     add_facts_parser(commands, common)
+    from .throughput import add_throughput_parsers
+
+    add_throughput_parsers(commands)
     return parser
 
 
@@ -202,12 +226,28 @@ def _load(args: argparse.Namespace) -> list[Conversation]:
     if types:
         for conversation in conversations:
             conversation.questions = [q for q in conversation.questions if q.category_name in types]
-        conversations = [c for c in conversations if c.questions][: args.limit_conversations]
+        conversations = _round_robin([c for c in conversations if c.questions], args)
     args.dataset_kind = conversations[0].dataset if conversations else "locomo"
     dropped = sum(c.dropped_evidence for c in conversations)
     if dropped:
         note(f"note: {dropped} malformed or unknown evidence ids in the dataset were ignored")
     return conversations
+
+
+def _round_robin(conversations: list[Conversation], args: argparse.Namespace) -> list[Conversation]:
+    """At most ``--limit-conversations``, taken in turn from each question type."""
+    if not args.limit_conversations:
+        return conversations
+    by_type: dict[str, list[Conversation]] = {}
+    for c in conversations:
+        by_type.setdefault(c.questions[0].category_name, []).append(c)
+    queues = list(by_type.values())
+    chosen: list[Conversation] = []
+    while len(chosen) < args.limit_conversations and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < args.limit_conversations:
+                chosen.append(queue.pop(0))
+    return chosen
 
 
 def result_name(command: str, dataset: str) -> str:
@@ -284,6 +324,13 @@ def _overhead(args: argparse.Namespace) -> int:
         dataset=str(args.data),
     )
     return _finish(args, result, plot_overhead)
+
+
+def _scale(args: argparse.Namespace) -> int:
+    from .scale import run_scale
+
+    result = run_scale(args.users, args.messages, args.recall_users, args.big_user, args.workdir)
+    return _finish(args, result, None)
 
 
 def _latency(args: argparse.Namespace) -> int:
@@ -364,6 +411,8 @@ def main(
             return _token_cost(args)
         if args.command == "overhead":
             return _overhead(args)
+        if args.command == "scale":
+            return _scale(args)
         if args.command == "latency":
             return _latency(args)
         if args.command == "summarizer":
@@ -374,6 +423,10 @@ def main(
             from .secrets import run_command as run_secrets_command
 
             return run_secrets_command(args, _load, _finish)
+        if args.command in ("embedding", "import"):
+            from .throughput import run_embedding, run_import
+
+            return (run_embedding if args.command == "embedding" else run_import)(args, _finish)
         if args.command == "facts":
             from .facts_bench import run_command as run_facts_command
 
