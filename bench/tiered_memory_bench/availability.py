@@ -17,6 +17,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -105,13 +106,26 @@ class TieredReplay(ChatReplay):
     """tiered-memory: one memory session per dataset session; context + the recall tool."""
 
     memory: TieredChat
+    dated = False
+    """Whether the question is asked at its date (``now=``: LongMemEval's question_date)."""
+    asked_at: datetime | None = None
+    facts = True
+    """False: issue 16's facts and time-aware ranking off (the before of ``tm-facts``)."""
 
     def start_session(self, number: int) -> None:
         super().start_session(number)
         self.memory.start_session(f"session_{number}")
+        if not self.facts:
+            from tiered_memory.recall.timeline import TimelineWeights
+
+            mem = self.memory.memory
+            mem.facts = None
+            mem.compactor.after_commit = None
+            mem.tier3.facts = None
+            mem.tier3.timeline = TimelineWeights(time=0.0, stale=0.0, stale_source=0.0)
 
     def recall(self, question: str, k: int) -> list[Any]:
-        return list(self.memory.memory.recall(question, k=k))
+        return list(self.memory.memory.recall(question, k=k, now=self.asked_at))
 
     def build(self, question: str) -> PromptParts:
         from tiered_memory import format_recall_hits
@@ -266,10 +280,23 @@ def _tiered(budgets: Budgets, workdir: Path, conversation_id: str, embedder: Any
     return TieredReplay(chat)
 
 
+def _tiered_variant(*, dated: bool, facts: bool) -> AvailabilityFactory:
+    """tiered-memory with the question's date as ``now`` and/or without facts (issue 16)."""
+
+    def factory(budgets: Budgets, workdir: Path, conversation_id: str, embedder: Any) -> Any:
+        replay = _tiered(budgets, workdir, conversation_id, embedder)
+        replay.dated, replay.facts = dated, facts
+        return replay
+
+    return factory
+
+
 #: name -> (factory, the package it needs: a missing package is a recorded skip)
 AVAILABILITY_SYSTEMS: dict[str, tuple[AvailabilityFactory, str]] = {
     "full-history": (_chat(FullHistory), "tiered_memory"),
     "tiered-memory": (_tiered, "tiered_memory"),
+    "tm-facts": (_tiered_variant(dated=True, facts=True), "tiered_memory"),
+    "tm-before-facts": (_tiered_variant(dated=False, facts=False), "tiered_memory"),
     "seed-policy": (_summarizing(SeedPolicy), "tiered_memory"),
     "langchain-summarization": (
         _summarizing(LangChainSummarization),
@@ -279,7 +306,9 @@ AVAILABILITY_SYSTEMS: dict[str, tuple[AvailabilityFactory, str]] = {
     "llamaindex-vector-memory": (LlamaIndexVectorChat, "llama_index.core"),
     "mem0": (Mem0Chat, "mem0"),
 }
-DEFAULT_SYSTEMS = tuple(AVAILABILITY_SYSTEMS)
+DEFAULT_SYSTEMS = tuple(
+    n for n in AVAILABILITY_SYSTEMS if not n.startswith("tm-")
+)  # variants: asked
 
 
 @dataclass
@@ -357,6 +386,8 @@ def evaluate_system(
             replay_conversation(memory, conversation, label)
             turns = {t.dia_id: t for t in conversation.turns}
             for index, question in enumerate(asked):
+                if isinstance(memory, TieredReplay):
+                    memory.asked_at = question.asked_at if memory.dated else None
                 built = memory.build(question.question)
                 evidence = [turns[d].text for d in question.evidence]
                 score = score_prompt(built, question.answer, evidence)
