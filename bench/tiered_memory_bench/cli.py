@@ -109,7 +109,7 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         type=_csv,
         default=list(RETRIEVAL_SYSTEMS),
         help="comma list; also: tiered-memory-named, and the ablations tm-dense-only, "
-        "tm-bm25-only, tm-fusion, tm-fusion+neighbours",
+        "tm-bm25-only, tm-fusion, tm-fusion+neighbours, tm-replies-lifted",
     )
     retrieval.add_argument(
         "--embedder",

@@ -71,6 +71,12 @@ class TieredMemoryRetriever:
         """What is stored as the message content (the speaker goes in ``name``)."""
         return turn.text
 
+    @staticmethod
+    def role(turn: Turn) -> str:
+        """The message role: LongMemEval's own (user / assistant); LoCoMo's speakers are two
+        people, both stored as users under their names."""
+        return "user" if turn.named else turn.chat_role
+
     def index(self, conversation: Conversation) -> None:
         from tiered_memory import Message
 
@@ -88,7 +94,7 @@ class TieredMemoryRetriever:
             self.memory.add_messages(
                 [
                     Message(
-                        role="user",
+                        role=self.role(turn),
                         content=self.content(turn),
                         name=turn.speaker if turn.named else None,
                         id=turn.message_id,
@@ -101,7 +107,9 @@ class TieredMemoryRetriever:
 
     def search(self, query: str, k: int) -> list[str]:
         hits = self.memory.recall(query, k=k, exclude_window=False)
-        return [hit.message_id.split(":", 1)[-1] for hit in hits]
+        # a fact (issue 16) counts as the turn it came from
+        ids = [(hit.source_message_id or hit.message_id).split(":", 1)[-1] for hit in hits]
+        return list(dict.fromkeys(ids))
 
     def close(self) -> None:
         if self.memory is not None:
@@ -500,7 +508,7 @@ class TieredMemoryBeforeFactsRetriever(TieredMemoryFactsRetriever):
 
 
 #: name -> (factory, the package it needs: a missing package is a recorded skip)
-def tiered_memory_ablation(**weights: float) -> RetrieverFactory:
+def tiered_memory_ablation(**weights: Any) -> RetrieverFactory:
     """tiered-memory with some recall signals switched off (``RankingWeights`` fields)."""
 
     def factory(workdir: Path, embedder: CachingEmbedder) -> Retriever:
@@ -527,6 +535,8 @@ ABLATIONS: dict[str, tuple[RetrieverFactory, str]] = {
     ),
     "tm-fusion": (tiered_memory_ablation(neighbour=0.0, session=0.0), "tiered_memory"),
     "tm-fusion+neighbours": (tiered_memory_ablation(session=0.0), "tiered_memory"),
+    # the default but for one rule: an assistant's reply takes its neighbours' share too
+    "tm-replies-lifted": (tiered_memory_ablation(self_contained_roles=()), "tiered_memory"),
 }
 
 RETRIEVERS: dict[str, tuple[RetrieverFactory, str]] = {
