@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, InvalidMessageError, StoreError
 from .messages import Message
-from .store.schema import facts_table, insert_ignore, messages_table
+from .store.schema import _NulSafeString, facts_table, insert_ignore, messages_table
 
 logger = logging.getLogger("tiered_memory")
 
@@ -233,8 +233,8 @@ _marks_metadata = sa.MetaData()
 marks_table = sa.Table(  # per session: the log position below which facts were extracted
     "tm_fact_marks",
     _marks_metadata,
-    sa.Column("user_id", sa.String(255), primary_key=True),
-    sa.Column("session_id", sa.String(255), primary_key=True),
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
     sa.Column("upto", sa.Integer, nullable=False),
 )
 _ready: weakref.WeakSet[Engine] = weakref.WeakSet()
