@@ -152,16 +152,9 @@ def test_store_search_returns_each_candidates_session_neighbours(
     found = store.lexical_search("kha", terms("shelter volunteers weekends"), [], 1)
     (best,) = found.scores
     assert best == record_key(documents[10].session_id, documents[10].message_id)
-    slots = SessionSlots()  # s1 holds seqs 1, 4, 7, 10: the hit, its neighbour, that one's
-    slots.add(
-        IndexedDoc(
-            d.key, d.document.text, {"session_id": d.document.session_id, "seq": d.document.seq}
-        )
-        for d in found.documents
-    )
-    assert sorted(d.document.seq for d in found.documents) == [4, 7, 10]
-    before, after = slots.neighbours(slots.slot_of(best))  # type: ignore[arg-type]
-    assert after is None and slots.docs[before].seq == 7  # type: ignore[union-attr,index]
+    # s1 holds seqs 1, 4, 7, 10: the hit, its neighbour (loaded), that one's (a position only)
+    assert sorted(d.document.seq for d in found.documents) == [7, 10]
+    assert found.positions == (("s1", 4),)
 
 
 def test_store_bm25_is_per_user(make_memory: MemoryFactory) -> None:
@@ -304,3 +297,47 @@ def test_recall_keeps_no_per_user_index_in_memory(make_memory: MemoryFactory) ->
     gc.collect()
     held = [o for o in gc.get_objects() if isinstance(o, (IndexedDoc, SessionSlots))]
     assert held == []
+
+
+def test_recall_ranks_exactly_as_the_in_memory_index_over_every_document(
+    make_memory: MemoryFactory,
+) -> None:
+    """The store returns only candidates and their neighbourhoods; the fused ranking over them
+    equals the one over an in-memory index of all the user's documents (the former design)."""
+    from tiered_memory.recall.index import indexed_doc
+    from tiered_memory.recall.ranking import hybrid_rank
+    from tiered_memory.recall.records import RecallQuery
+
+    for n, session in enumerate(("a", "b", "c")):
+        mem = make_memory(session, "kha")
+        for turn, text in enumerate(CORPUS):
+            mem.add("user" if turn % 2 else "assistant", f"{text} ({session} {turn})")
+        for turn in range(20):
+            mem.add("assistant", f"filler {session} {n} number {turn} about weekends and tea")
+    reader = make_memory("z", "kha")
+    reader.flush()
+    store, vectors, tier3 = reader.store, reader.long_term, reader.tier3
+    reference = LexicalIndex()
+    documents = sorted(store.documents("kha"), key=lambda d: (d.session_id, d.message_id))
+    reference.add(indexed_doc("kha", d) for d in documents)
+    embedder = HashEmbedder()
+    for query in [*QUERIES, "filler tea", "Rex shelter park"]:
+        request = RecallQuery(text=query, k=10)
+        nearest = vectors.nearest("kha", embedder.embed_query(query), 100, [])
+        found = store.lexical_search("kha", terms(query), [k for k, _ in nearest], 100)
+        got = [
+            (record_key(h.session_id, h.message_id), h.score)
+            for h in tier3.rank(found, request, nearest, set())
+        ]
+        dense = {reference.slot_of(k): 1.0 - d for k, d in nearest}
+        ranked = hybrid_rank(
+            dense,
+            reference.scores(query),
+            reference,
+            reference.mask(),
+            tier3.weights,  # type: ignore[arg-type]
+        )
+        every = {reference.docs[s].key: score for s, score in ranked}  # type: ignore[union-attr]
+        want = [score for _, score in ranked[:10]]
+        assert [s for _, s in got] == pytest.approx(want, rel=1e-9), query  # ties aside, same
+        assert all(every[key] == pytest.approx(score, rel=1e-9) for key, score in got), query

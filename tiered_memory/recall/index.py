@@ -21,7 +21,7 @@ from ..facts import Fact, FactBook
 from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
 from ..steps import Call, Embed, Steps
-from ..store import LexicalSearch, SessionStore
+from ..store import LexicalDocument, LexicalSearch, SessionStore
 from .chroma import LongTermStore
 from .lexical import IndexedDoc, SessionSlots, terms
 from .ranking import RankingWeights, hybrid_rank
@@ -205,7 +205,11 @@ class LongTermIndex:
     ) -> list[RecallHit]:
         """Fuse the dense pool with the store's BM25 over the candidates it returned."""
         index = SessionSlots()
-        index.add(indexed_doc(self.user_id, d.document) for d in found.documents)
+        index.add(_candidate(self.user_id, d) for d in found.documents)
+        index.add(
+            IndexedDoc(f"\x00{s}\x00{q}", "", {"session_id": s, "seq": q})
+            for s, q in found.positions
+        )  # placeholders: they only keep their neighbours' neighbourhood exact
         lexical = np.zeros(len(index.docs), dtype=np.float64)
         for key, score in found.scores.items():
             slot = index.slot_of(key)
@@ -217,6 +221,7 @@ class LongTermIndex:
             if slot is not None:  # a vector whose document is gone (forgotten) never comes back
                 dense[slot] = 1.0 - distance
         allowed = index.mask(request.session_id, request.since, request.until)
+        allowed[len(found.documents) :] = False
         for key in excluded:
             slot = index.slot_of(key)
             if slot is not None:
@@ -237,6 +242,19 @@ class LongTermIndex:
         elif removed:
             keys = [record_key(s, m) for s, m in removed]
             yield Call(self._vectors().delete, (self.user_id, keys))
+
+
+def _candidate(user_id: str, found: LexicalDocument) -> IndexedDoc:
+    """``indexed_doc`` with the creation time the store already holds as a timestamp."""
+    doc = found.document
+    metadata: dict[str, object] = {
+        "user_id": user_id, "session_id": doc.session_id, "message_id": doc.message_id,
+        "role": doc.role, "created_at": doc.created_at, "created_ts": found.created_ts,
+        "seq": doc.seq,
+    }  # fmt: skip
+    if doc.name:
+        metadata["name"] = doc.name
+    return IndexedDoc(found.key, doc.text, metadata)
 
 
 def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | None:

@@ -49,14 +49,16 @@ class LexicalSearch:
     """What the store's BM25 found for one recall: candidates, their neighbours, their scores.
 
     ``documents`` holds the best lexical matches (at most the limit asked, after the filters),
-    the dense candidates still in the store, their previous and next documents in their session,
-    and those documents' own neighbours (so every candidate's neighbourhood is exact). ``scores``
-    is the BM25 score of each candidate and first neighbour by key, absent meaning 0.
+    the dense candidates still in the store, and their previous and next documents in their
+    session. ``scores`` is the BM25 score of each of them by key, absent meaning 0.
     """
 
     documents: tuple[LexicalDocument, ...] = ()
     scores: Mapping[str, float] = field(default_factory=dict)
     total_documents: int = 0  # the user's Tier-3 documents (BM25's N)
+    positions: tuple[tuple[str, int], ...] = ()
+    """(session_id, seq) of the first neighbours' other neighbours: never candidates, but they
+    keep those neighbours' own neighbourhood exact."""
 
 
 class Tier3Tables:
@@ -522,78 +524,93 @@ def _search(
                 )
             )
         )
-    found: dict[Position, tuple[LexicalDocument, int | None, int | None]] = {}
-    first = _fetch(conn, user_id, candidates, found)
-    second = _fetch(conn, user_id, first, found)
-    _fetch(conn, user_id, second, found)
+    found: dict[Position, LexicalDocument] = {}
+    first = _fetch(conn, user_id, candidates, found)  # their neighbours, not loaded yet
+    second = _fetch(conn, user_id, first, found)  # the neighbours' neighbours: positions only
     if weights and not complete:
         missing = sorted((candidates | first) - set(scores))
         for start in range(0, len(missing), 500):
-            part = missing[start : start + 500]
-            rows = conn.execute(score_query(sa.tuple_(p.session_id, p.seq).in_(part)))
+            sql, params = _at_positions(postings_table.name, user_id, missing[start : start + 500])
+            rows = conn.execute(score_query(sa.text(sql).bindparams(*params)))
             scores.update({(r.session_id, int(r.seq)): float(r.score) for r in rows})
     documents = tuple(
-        found[position][0]
-        for position in sorted(found, key=lambda x: (x[0], found[x][0].document.message_id))
+        found[position] for position in sorted(found, key=lambda x: (x[0], found[x].key))
     )
     return LexicalSearch(
         documents=documents,
-        scores={found[x][0].key: score for x, score in scores.items() if x in found},
+        scores={found[x].key: score for x, score in scores.items() if x in found},
         total_documents=total,
+        positions=tuple(sorted(second - set(found))),
     )
+
+
+def _at_positions(table: str, user_id: str, positions: Sequence[Position]) -> tuple[str, list[Any]]:
+    """``table`` rows of ``:user_id`` at ``positions``: one OR term per session, each a key
+    lookup (the user inside every term: SQLite then unions key searches instead of scanning the
+    user), the seqs inlined (integers), the session ids bound; cheap to compile, the same SQL
+    on SQLite and PostgreSQL."""
+    by_session: dict[str, list[int]] = {}
+    for session_id, seq in positions:
+        by_session.setdefault(session_id, []).append(int(seq))
+    terms: list[str] = []
+    params: list[Any] = [sa.bindparam("user_id", user_id, type_=_SESSION_ID)]
+    for n, (session_id, seqs) in enumerate(sorted(by_session.items())):
+        listed = ", ".join(str(seq) for seq in sorted(set(seqs)))
+        terms.append(
+            f"({table}.user_id = :user_id AND {table}.session_id = :ps{n}"
+            f" AND {table}.seq IN ({listed}))"
+        )
+        params.append(sa.bindparam(f"ps{n}", session_id, type_=_SESSION_ID))
+    return "(" + " OR ".join(terms) + ")", params
+
+
+_SESSION_ID = lexical_docs_table.c.session_id.type
+_FETCH = """
+SELECT ld.session_id, ld.seq, ld.doc_key, ld.created_ts, d.message_id, d.role, d.name,
+    d.created_at, d.text,
+    (SELECT MAX(o.seq) FROM tm_lexical_docs o
+        WHERE o.user_id = ld.user_id AND o.session_id = ld.session_id AND o.seq < ld.seq)
+        AS prev_seq,
+    (SELECT MIN(o.seq) FROM tm_lexical_docs o
+        WHERE o.user_id = ld.user_id AND o.session_id = ld.session_id AND o.seq > ld.seq)
+        AS next_seq
+FROM tm_lexical_docs ld
+JOIN tm_documents d
+    ON d.user_id = ld.user_id AND d.session_id = ld.session_id AND d.message_id = ld.message_id
+WHERE {where}
+"""
 
 
 def _fetch(
     conn: Connection,
     user_id: str,
     positions: Iterable[Position],
-    found: dict[Position, tuple[LexicalDocument, int | None, int | None]],
+    found: dict[Position, LexicalDocument],
 ) -> set[Position]:
     """Load the documents at ``positions`` into ``found``; returns their unseen neighbours."""
     wanted = sorted(set(positions) - set(found))
-    if not wanted:
-        return set()
-    ld, d = lexical_docs_table.alias("ld"), documents_table.c
-    other = lexical_docs_table.alias("other")
-
-    def neighbour(function: Any, after: bool) -> Any:
-        side = other.c.seq > ld.c.seq if after else other.c.seq < ld.c.seq
-        return (
-            sa.select(function(other.c.seq))
-            .where(other.c.user_id == ld.c.user_id, other.c.session_id == ld.c.session_id, side)
-            .scalar_subquery()
-        )
-
-    query = sa.select(
-        ld.c.session_id, ld.c.seq, ld.c.doc_key, ld.c.created_ts, d.message_id, d.role, d.name,
-        d.created_at, d.text, neighbour(sa.func.max, False).label("before"),
-        neighbour(sa.func.min, True).label("after"),
-    ).select_from(
-        ld.join(
-            documents_table,
-            sa.and_(
-                d.user_id == ld.c.user_id, d.session_id == ld.c.session_id,
-                d.message_id == ld.c.message_id,
-            ),
-        )
-    )  # fmt: skip
     unseen: set[Position] = set()
+    d, ld = documents_table.c, lexical_docs_table.c
     for start in range(0, len(wanted), 500):
-        part = wanted[start : start + 500]
-        rows = conn.execute(
-            query.where(ld.c.user_id == user_id, sa.tuple_(ld.c.session_id, ld.c.seq).in_(part))
-        )
-        for r in rows:
+        where, params = _at_positions("ld", user_id, wanted[start : start + 500])
+        query = (
+            sa.text(_FETCH.format(where=where))
+            .bindparams(*params)
+            .columns(
+                ld.session_id, ld.seq, ld.doc_key, ld.created_ts, d.message_id, d.role, d.name,
+                d.created_at, d.text, sa.column("prev_seq", sa.Integer),
+                sa.column("next_seq", sa.Integer),
+            )
+        )  # fmt: skip
+        for r in conn.execute(query):
             document = StoredDocument(
                 session_id=r.session_id, message_id=r.message_id, seq=int(r.seq), role=r.role,
                 created_at=r.created_at, text=r.text, name=r.name,
             )  # fmt: skip
-            found[(r.session_id, int(r.seq))] = (
-                LexicalDocument(document, r.doc_key, float(r.created_ts)),
-                r.before,
-                r.after,
+            found[(r.session_id, int(r.seq))] = LexicalDocument(
+                document, r.doc_key, float(r.created_ts)
             )
-            unseen.update((r.session_id, int(n)) for n in (r.before, r.after) if n is not None)
+            unseen.update((r.session_id, int(n)) for n in (r.prev_seq, r.next_seq) if n is not None)
     return unseen - set(found)
 
 

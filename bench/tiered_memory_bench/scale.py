@@ -1,0 +1,294 @@
+"""``scale``: one store of many users; a fresh process recalls for each user once; forget across
+processes; recall latency at one user's 100k memories. Embedding excluded (HashEmbedder).
+
+The store is built through Tier 3's own write path, not message by message: per user, the
+documents' vectors go to Chroma (``ChromaLongTermStore.upsert``) and the documents with their BM25
+postings to the session store (``SqlSessionStore.mark_indexed``, one transaction per batch), which
+is what indexing does after ``add_messages``, without the session log, the window and compaction
+of each message (their cost is the ``overhead`` and ``latency`` commands'). The forget check goes
+through the public API end to end (``add_messages``, ``recall``, ``forget``) in two processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .common import note, progress
+from .metrics import percentile
+from .overhead import peak_rss_mb
+
+RECALL_K = 10
+BATCH = 1_000  # documents per upsert and per store transaction
+SECRET = "My spare key hides under the blue flower pot near the garage door."
+FORGET_QUERY = "where is the spare key hidden, flower pot"
+GOALS = {"peak_rss_mb": 1024.0, "cold_recall_p50_ms": 50.0, "recall_p50_ms_at_100k": 30.0}
+
+_SYLLABLES = [a + b for a in "bcdfghklmnprstvz" for b in ("a", "e", "i", "o", "u", "ai", "ou")]
+
+
+def vocabulary(size: int, seed: int = 7) -> list[str]:
+    """Pseudo-words (two or three syllables), deterministic."""
+    rng = random.Random(seed)
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.choice((2, 3)))))
+    return sorted(words)
+
+
+class Corpus:
+    """Synthetic chat turns: Zipf-distributed words, 6-30 per turn, so BM25 sees common and
+    rare terms as in real text."""
+
+    def __init__(self, words: int = 20_000, seed: int = 11) -> None:
+        self.words = vocabulary(words)
+        # Zipf without its head: the most frequent words of real text are stopwords, which BM25
+        # drops; the first content words are then about 1% of the tokens, not 10%.
+        self.weights = [1.0 / (rank + 100) for rank in range(len(self.words))]
+        self.rng = random.Random(seed)
+
+    def turn(self) -> str:
+        n = self.rng.randint(6, 30)
+        return " ".join(self.rng.choices(self.words, self.weights, k=n))
+
+    def query_from(self, text: str) -> str:
+        words = text.split()
+        return " ".join(self.rng.sample(words, min(4, len(words))))
+
+
+def _documents(user: int, count: int, corpus: Corpus, start: datetime) -> list[Any]:
+    from tiered_memory.state import StoredDocument
+
+    return [
+        StoredDocument(
+            session_id=f"s{n // 100}",  # 100 turns a session
+            message_id=f"u{user}-m{n}",
+            seq=n % 100,
+            role="user" if n % 2 == 0 else "assistant",
+            created_at=(start + timedelta(minutes=n)).isoformat(),
+            text=corpus.turn(),
+        )
+        for n in range(count)
+    ]
+
+
+def _write_user(store: Any, vectors: Any, embedder: Any, user_id: str, docs: Sequence[Any]) -> None:
+    from tiered_memory.recall.records import LongTermRecord
+
+    for begin in range(0, len(docs), BATCH):
+        batch = docs[begin : begin + BATCH]
+        embeddings = embedder.embed_documents([d.text for d in batch])
+        vectors.upsert(
+            user_id,
+            [
+                LongTermRecord(
+                    user_id=user_id, session_id=d.session_id, message_id=d.message_id,
+                    role=d.role, text=d.text, created_at=datetime.fromisoformat(d.created_at),
+                    embedding=e, seq=d.seq,
+                )
+                for d, e in zip(batch, embeddings, strict=True)
+            ],
+        )  # fmt: skip
+        store.mark_indexed(user_id, [(d.session_id, d.message_id) for d in batch], batch)
+
+
+def _open(path: Path) -> tuple[Any, Any, Any]:
+    from tiered_memory import MemoryConfig
+    from tiered_memory.resources import Resources
+
+    resources = Resources()
+    config = MemoryConfig()
+    return resources, resources.session_store(path, config), resources.long_term_store(path, config)
+
+
+def build_store(path: Path, users: int, messages: int, big_user: int) -> dict[str, Any]:
+    """Write ``users`` x ``messages`` documents (and one user of ``big_user``); returns timings
+    and one query per user (words of one of its turns)."""
+    from tiered_memory import HashEmbedder
+
+    corpus = Corpus()
+    embedder = HashEmbedder()
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    resources, store, vectors = _open(path)
+    queries: dict[str, str] = {}
+    began = time.perf_counter()
+    try:
+        for user in progress(range(users), "scale: build users", total=users):
+            docs = _documents(user, messages, corpus, start)
+            _write_user(store, vectors, embedder, f"user{user}", docs)
+            queries[f"user{user}"] = corpus.query_from(corpus.rng.choice(docs).text)
+        users_s = time.perf_counter() - began
+        big_queries: list[str] = []
+        big_s = 0.0
+        if big_user:
+            began = time.perf_counter()
+            docs = _documents(-1, big_user, corpus, start)
+            for begin in progress(
+                range(0, len(docs), 10_000), "scale: build the 100k user", total=len(docs) // 10_000
+            ):
+                _write_user(store, vectors, embedder, "big", docs[begin : begin + 10_000])
+            big_queries = [corpus.query_from(corpus.rng.choice(docs).text) for _ in range(200)]
+            big_s = time.perf_counter() - began
+    finally:
+        resources.close()
+    return {
+        "build_users_s": round(users_s, 1),
+        "build_big_user_s": round(big_s, 1),
+        "queries": queries,
+        "big_queries": big_queries,
+    }
+
+
+# --- measured in fresh processes ---------------------------------------------------------------
+
+
+def _memory(path: Path, user_id: str, resources: Any, session: str = "probe") -> Any:
+    from tiered_memory import HashEmbedder, MemoryConfig, TieredMemory
+
+    return TieredMemory(
+        session, user_id, path, MemoryConfig(), embedder=HashEmbedder(), resources=resources
+    )
+
+
+def cold_recalls(path: Path, queries: dict[str, str]) -> dict[str, Any]:
+    """One recall per user, each user's first in this process; peak RSS of the process."""
+    from tiered_memory.resources import Resources
+
+    samples: list[float] = []
+    hits = 0
+    with Resources() as resources:
+        for user_id, query in progress(queries.items(), "scale: cold recalls", total=len(queries)):
+            memory = _memory(path, user_id, resources)
+            began = time.perf_counter()
+            found = memory.recall(query, k=RECALL_K)
+            samples.append((time.perf_counter() - began) * 1000)
+            hits += bool(found)
+        rss = peak_rss_mb()
+    return {
+        "users": len(samples),
+        "p50_ms": round(percentile(samples, 50), 2),
+        "p95_ms": round(percentile(samples, 95), 2),
+        "max_ms": round(max(samples), 2),
+        "users_with_hits": hits,
+        "peak_rss_mb": rss,
+    }
+
+
+def big_user_recalls(path: Path, queries: Sequence[str]) -> dict[str, Any]:
+    """Recall latency over one user's 100k memories: the first (cold) apart, then the rest."""
+    from tiered_memory.resources import Resources
+
+    with Resources() as resources:
+        memory = _memory(path, "big", resources)
+        samples = []
+        for query in queries:
+            began = time.perf_counter()
+            memory.recall(query, k=RECALL_K)
+            samples.append((time.perf_counter() - began) * 1000)
+        rss = peak_rss_mb()
+    warm = samples[1:]
+    return {
+        "queries": len(samples),
+        "first_ms": round(samples[0], 2),
+        "p50_ms": round(percentile(warm, 50), 2),
+        "p95_ms": round(percentile(warm, 95), 2),
+        "peak_rss_mb": rss,
+    }
+
+
+def _reader(path: Path, connection: Any) -> None:
+    """Process B: recall before and after process A's forget, on the same open memory."""
+    from tiered_memory.resources import Resources
+
+    with Resources() as resources:
+        memory = _memory(path, "forget-check", resources, session="reader")
+        before = [h.text for h in memory.recall(FORGET_QUERY, k=RECALL_K)]
+        connection.send(before)
+        connection.recv()  # A has forgotten
+        after = [h.text for h in memory.recall(FORGET_QUERY, k=50)]
+        found = memory.store.lexical_search("forget-check", ["flower", "pot", "garage"], [], 100)
+        lexical = [d.document.text for d in found.documents]
+        connection.send((after, lexical))
+
+
+def forget_across_processes(path: Path) -> dict[str, Any]:
+    """A (this process) writes and forgets; B (a spawned process) recalls before and after."""
+    from tiered_memory.resources import Resources
+
+    context = multiprocessing.get_context("spawn")
+    corpus = Corpus(seed=3)
+    with Resources() as resources:
+        writer = _memory(path, "forget-check", resources, session="writer")
+        turns = [{"role": "user", "content": SECRET}]
+        turns += [{"role": "assistant", "content": corpus.turn()} for _ in range(200)]
+        secret = writer.add_messages(turns)[0].id
+        writer.flush()
+        ours, theirs = context.Pipe()
+        reader = context.Process(target=_reader, args=(path, theirs))
+        reader.start()
+        try:
+            before = ours.recv()
+            writer.forget(message_id=secret)
+            ours.send("forgotten")
+            after, lexical = ours.recv()
+        finally:
+            reader.join(60)
+    seen = any("flower pot" in text for text in before)
+    gone = not any("flower pot" in text for text in after + lexical)
+    return {
+        "b_saw_it_before": seen,
+        "b_sees_no_trace_after": gone,
+        "passed": seen and gone,
+    }
+
+
+def _in_child(function: Any, *args: Any) -> Any:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+def run_scale(
+    users: int, messages: int, recall_users: int | None, big_user: int, workdir: Path | None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="tm-scale-", dir=workdir) as tmp:
+        path = Path(tmp)
+        note(f"scale: building {users:,} users x {messages:,} messages under {path}")
+        built = build_store(path, users, messages, big_user)
+        note(f"  built in {built['build_users_s']} s (+{built['build_big_user_s']} s big user)")
+        queries = dict(list(built["queries"].items())[: recall_users or users])
+        cold = _in_child(cold_recalls, path, queries)
+        note(
+            f"  cold recall over {cold['users']:,} users: p50 {cold['p50_ms']} ms, "
+            f"p95 {cold['p95_ms']} ms, peak RSS {cold['peak_rss_mb']} MB"
+        )
+        big = _in_child(big_user_recalls, path, built["big_queries"]) if big_user else None
+        if big:
+            note(
+                f"  recall at {big_user:,} memories: p50 {big['p50_ms']} ms, p95 {big['p95_ms']} ms"
+            )
+        forget = forget_across_processes(path)
+        note(
+            f"  forget in process A, recall in process B: {'PASS' if forget['passed'] else 'FAIL'}"
+        )
+        size_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    out: dict[str, Any] = {
+        "embedder": "HashEmbedder(256) (embedding cost excluded)",
+        "users": users,
+        "messages_per_user": messages,
+        "recall_k": RECALL_K,
+        "build": {k: v for k, v in built.items() if "queries" not in k},
+        "store_size_mb": round(size_mb, 1),
+        "cold_recall": cold,
+        "big_user": None if big is None else {"memories": big_user, **big},
+        "forget_across_processes": forget,
+        "goals": GOALS,
+    }
+    return out
