@@ -19,7 +19,7 @@ from typing_extensions import Unpack
 
 from .config import MemoryConfig
 from .embeddings import Embedder, as_embedder
-from .errors import ConfigError, InvalidMessageError, TieredMemoryError
+from .errors import ConfigError, InvalidMessageError, StoreError, TieredMemoryError
 from .facts import FactBook, FactExtractor
 from .messages import Message, MessageFields, MessageLike
 from .recall.chroma import LongTermStore
@@ -45,7 +45,7 @@ from .validation import (
     secret_filter,
 )
 from .vault import Vault, open_vault
-from .window import build_context
+from .window import build_context, max_pending_shown
 from .writes import append_and_evict, summary_due, warn_if_behind
 
 logger = logging.getLogger("tiered_memory")
@@ -208,6 +208,11 @@ class TieredMemory:
         foreground = self.resources.foreground
         deadline = foreground.deadline()
         run(self._work_steps(index, summarize), pace=lambda: foreground.wait_gap(deadline))
+        foreground.wait_gap(deadline)
+        try:
+            self._store.checkpoint()
+        except StoreError as exc:
+            logger.warning("session store checkpoint failed (retried after the next job): %s", exc)
 
     def _work_steps(self, index: bool, summarize: bool) -> Steps[None]:
         """Tier 3 then Tier 2 for this session; failures leave the work pending, never raise."""
@@ -253,9 +258,8 @@ class TieredMemory:
 
     def _context_steps(self, reserve_tokens: int) -> Steps[list[Message]]:
         check_reserve(reserve_tokens)
-        # A prompt never holds more than its whole budget, so that much of the newest pending
-        # messages is all build_context can show: the rest stays unread however far behind.
-        tail = self.config.summary_tokens + self.config.window_tokens
+        # Only the newest pending messages a prompt can show are read, however far behind.
+        tail = max_pending_shown(self.config)
         state = yield Call(
             self._store.load, (self.user_id, self.session_id), {"pending_tail_tokens": tail}
         )

@@ -113,6 +113,7 @@ class Resources:
         What was not summarized or indexed stays pending in the session store, for the next
         process. Returns False if a background job was still running at the deadline.
         """
+        self.foreground.stop()  # running jobs stop waiting for gaps: finish them now
         finished = self.worker.close(timeout)
         with self._lock:
             self.closed = True

@@ -279,6 +279,9 @@ def create_engine(url: str, timeout: float) -> Engine:
         raise StoreError(f"cannot open the session store {mask_credentials(url)}: {exc}") from exc
 
 
+WAL_AUTOCHECKPOINT_PAGES = 10_000  # 40 MB of WAL at SQLite's default 4 KB pages
+
+
 def _configure_sqlite(engine: Engine, timeout: float) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -286,6 +289,9 @@ def _configure_sqlite(engine: Engine, timeout: float) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # The background worker checkpoints the WAL between turns (SqlSessionStore.checkpoint);
+        # the automatic one, run by whichever commit crosses it, is only the backstop.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout * 1000))}")
         cursor.close()
 
