@@ -46,11 +46,12 @@ length of the text, also on adversarial input.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import math
 import re
+import threading
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -516,14 +517,37 @@ class DefaultSecretDetector:
 
     def find(self, text: str, *, previous: str | None = None, pii: bool = False) -> list[Finding]:
         """See :meth:`SecretDetector.find`; the findings are merged, ordered and disjoint."""
-        if len(text) + len(previous or "") <= _CACHED_CHARS:
-            return list(_find_cached(text, previous, pii))
-        return list(_find(text, previous, pii))
+        key = _findings_key(text, previous, pii)
+        with _cache_lock:
+            cached = _findings_cache.get(key)
+            if cached is not None:
+                _findings_cache.move_to_end(key)
+                return list(cached)
+        found = _find(text, previous, pii)
+        with _cache_lock:
+            _findings_cache[key] = found
+            if len(_findings_cache) > _CACHE_ENTRIES:
+                _findings_cache.popitem(last=False)
+        return list(found)
 
 
-#: Texts (with their previous message) up to this length have their findings cached: a message
-#: is read when it is stored and again when Tier 3 indexes it.
-_CACHED_CHARS = 16_000
+#: Findings of this many (text, previous, pii) inputs are kept, by a 128-bit digest (~150 bytes
+#: an entry, never the text): a message is read when it is stored and again when Tier 3 indexes
+#: it, which a bulk import does after storing up to 100k messages.
+_CACHE_ENTRIES = 131_072
+_findings_cache: OrderedDict[bytes, tuple[Finding, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _findings_key(text: str, previous: str | None, pii: bool) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(b"p" if pii else b"-")
+    if previous is not None:
+        digest.update(f"{len(previous)}:".encode())
+        digest.update(previous.encode("utf-8", "surrogatepass"))
+    digest.update(b"\x00")
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _find(text: str, previous: str | None, pii: bool) -> tuple[Finding, ...]:
@@ -531,9 +555,6 @@ def _find(text: str, previous: str | None, pii: bool) -> tuple[Finding, ...]:
     context = _context(previous) if _secret_cues.may_be_reply(text) else None
     hits = _detect(text, pii, context, previous)
     return tuple(_merge(hits)) if hits else ()
-
-
-_find_cached = functools.lru_cache(maxsize=1024)(_find)
 
 
 class ChainedSecretDetector:
