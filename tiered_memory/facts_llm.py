@@ -56,7 +56,8 @@ FACT_SCHEMA: dict[str, Any] = {
     "required": ["facts"],
     "additionalProperties": False,
 }
-"""The JSON a reply must be (also sent as ``response_format`` with ``structured_output``)."""
+"""The JSON a reply must be (sent as ``response_format`` with ``structured_output``, with
+``message`` narrowed to the batch's user messages)."""
 
 SYSTEM_PROMPT = (
     "You extract the facts a user states about themselves in a chat: where they live, where they "
@@ -159,10 +160,10 @@ def parse_fact_reply(
     """The statements of a model reply, and how many facts were dropped as ungrounded.
 
     A reply off the schema is refused whole (``FactReplyError``): not one JSON object with only
-    ``facts``, more than :data:`MAX_FACTS`, an item with other keys or wrong types, a
-    ``message`` that is not the index of a user message of the batch, a ``switch`` without
-    ``previous``. A fact whose value (or previous value) is not words of the message it cites, or
-    is vague ("it"), is dropped alone. The time and id of a statement are its message's.
+    ``facts``, more than :data:`MAX_FACTS`, an item with other keys or wrong types, a ``switch``
+    without ``previous``. A fact that cites no user message of the batch, or whose value (or
+    previous value) is not words of the message it cites, or is vague ("it"), is dropped alone.
+    The time and id of a statement are its message's.
 
     Raises:
         FactReplyError: the reply is not the fact schema.
@@ -179,13 +180,8 @@ def parse_fact_reply(
         if not isinstance(item, dict) or not _ITEM_KEYS - {"previous"} <= set(item) <= _ITEM_KEYS:
             raise FactReplyError(f"facts[{position}] does not have exactly the keys {_ITEM_KEYS}")
         index = item["message"]
-        if (
-            not isinstance(index, int)
-            or isinstance(index, bool)
-            or not 0 <= index < len(messages)
-            or messages[index].role != "user"
-        ):
-            raise FactReplyError(f"facts[{position}].message is not the index of a user message")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise FactReplyError(f"facts[{position}].message is not an integer")
         change = item["change"]
         if change not in ("set", "end", "switch"):
             raise FactReplyError(f"facts[{position}].change is not set, end or switch")
@@ -198,6 +194,9 @@ def parse_fact_reply(
             previous = _field(item, "previous", MAX_VALUE_CHARS, position)
         if change == "switch" and previous is None:
             raise FactReplyError(f'facts[{position}] is a "switch" without "previous"')
+        if not 0 <= index < len(messages) or messages[index].role != "user":
+            dropped += 1  # it cites no user message of the batch
+            continue
         said = _words(messages[index].content)
         grounded = all(
             text.casefold() not in _VAGUE and "[REDACTED_" not in text and _words(text) <= said
@@ -274,13 +273,20 @@ class LLMFactExtractor:
         client = OpenAICompatibleSummarizer(base_url, model, api_key=api_key, timeout=timeout)
         return cls(client, structured_output=structured_output)
 
-    @property
-    def response_format(self) -> dict[str, Any] | None:
+    def response_format(self, messages: Sequence[Message]) -> dict[str, Any] | None:
+        """:data:`FACT_SCHEMA` as a ``response_format``, ``message`` narrowed to the indices of
+        this batch's user messages (None without ``structured_output``)."""
         if not self.structured_output:
             return None
+        users = [i for i, m in enumerate(messages) if m.role == "user"]
+        schema = json.loads(json.dumps(FACT_SCHEMA))
+        schema["properties"]["facts"]["items"]["properties"]["message"] = {
+            "type": "integer",
+            "enum": users,
+        }
         return {
             "type": "json_schema",
-            "json_schema": {"name": "facts", "strict": True, "schema": FACT_SCHEMA},
+            "json_schema": {"name": "facts", "strict": True, "schema": schema},
         }
 
     def extract(self, session_id: str, messages: Sequence[Message]) -> list[Statement]:
@@ -291,7 +297,7 @@ class LLMFactExtractor:
             return []
         try:
             reply = self.model.chat(
-                build_fact_prompt(batch), self.max_output_tokens, self.response_format
+                build_fact_prompt(batch), self.max_output_tokens, self.response_format(batch)
             )
         except Exception as exc:  # a model failure must never reach compaction
             logger.warning(
