@@ -8,8 +8,8 @@ often the one right after the turn that matches it, and a turn continues the one
 A reply of the assistant takes no such share (``RankingWeights.self_contained_roles``): a user's
 turn is recalled with the answer it got, but an answer is not recalled for the question it
 answered; otherwise every long, on-topic reply next to a matching user turn crowds the user's
-own statements out of the top k (LongMemEval-S dev: turn R@5 0.64 -> 0.81 on 21 questions;
-LoCoMo, where both speakers are users, is unchanged).
+own statements out of the top k (LongMemEval-S dev, 12 questions: turn R@5 0.833 -> 0.958;
+LoCoMo, where both speakers are people stored as users, is unchanged).
 """
 
 from __future__ import annotations
