@@ -336,8 +336,8 @@ def add_summarizer_parser(commands: Any, common: argparse.ArgumentParser) -> Non
     parser.add_argument(
         "--summarizers",
         type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
-        default=list(SUMMARIZERS),
-        help=f"comma list of {', '.join(SUMMARIZERS)}",
+        default=["baseline", "extractive"],
+        help=f"comma list of {', '.join(SUMMARIZERS)} (default: baseline,extractive)",
     )
     parser.add_argument(
         "--summary-tokens", type=int, default=500, help="the Tier-2 budget (MemoryConfig default)"

@@ -25,7 +25,7 @@ def data(tmp_path: Path) -> Path:
 
 def test_the_command_reports_compression_and_hits_per_mode(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    argv = ["summarizer", "--data", str(data), "--summarizers", "baseline,extractive"]
+    argv = ["summarizer", "--data", str(data)]  # default: baseline,extractive (no model needed)
     assert main([*argv, "--summary-tokens", "60", "--json", str(out)]) == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     for name in ("baseline", "extractive"):
