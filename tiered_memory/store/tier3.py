@@ -338,18 +338,28 @@ def _timestamp(created_at: str) -> float:
 def ensure_postings(conn: Connection, user_id: str) -> None:
     """Build the user's postings from its documents unless built (a store of version 2).
 
-    The statistics row is inserted first: on PostgreSQL a concurrent builder waits on it and
-    then finds it made; on SQLite writers are serialized anyway.
+    The statistics row is inserted first with ``documents = -1`` (being built): on PostgreSQL a
+    concurrent builder waits on that row and then finds it made; on SQLite writers are
+    serialized anyway. The row read back decides, not the driver's rowcount.
     """
-    made = conn.execute(
+    u = lexical_users_table.c
+    conn.execute(
         insert_ignore(conn, lexical_users_table).values(
-            user_id=user_id, documents=0, total_length=0
+            user_id=user_id, documents=-1, total_length=0
         )
     )
-    if not made.rowcount:
+    documents = conn.execute(
+        sa.select(u.documents).where(u.user_id == user_id).with_for_update()
+    ).scalar_one()
+    if documents >= 0:
         return
     for table in (postings_table, lexical_docs_table):  # leftovers of nothing, to be sure
         conn.execute(sa.delete(table).where(table.c.user_id == user_id))
+    conn.execute(
+        sa.update(lexical_users_table)
+        .where(u.user_id == user_id)
+        .values(documents=0, total_length=0)
+    )
     d = documents_table.c
     rows = conn.execute(
         sa.select(d.session_id, d.message_id, d.seq, d.created_at, d.text).where(
