@@ -80,6 +80,13 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
         help="at most N questions per conversation (LongMemEval: one question per "
         "conversation; --limit-conversations N takes N questions stratified by type)",
     )
+    common.add_argument(
+        "--skip-conversations",
+        type=_positive,
+        metavar="N",
+        help="leave out the first N of the selection: --skip-conversations 12 "
+        "--limit-conversations 12 is the next 12 (a second split to confirm on)",
+    )
     common.add_argument("--no-plot", action="store_true", help="skip the PNG")
     common.add_argument(
         "--question-types",
@@ -222,11 +229,14 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> list[Conversation]:
     types = getattr(args, "question_types", None)
-    conversations = load_conversations(args.data, None if types else args.limit_conversations)
+    skip = getattr(args, "skip_conversations", None) or 0
+    limit = args.limit_conversations + skip if args.limit_conversations else None
+    conversations = load_conversations(args.data, None if types else limit)
     if types:
         for conversation in conversations:
             conversation.questions = [q for q in conversation.questions if q.category_name in types]
-        conversations = _round_robin([c for c in conversations if c.questions], args)
+        conversations = _round_robin([c for c in conversations if c.questions], limit)
+    conversations = conversations[skip:]
     args.dataset_kind = conversations[0].dataset if conversations else "locomo"
     dropped = sum(c.dropped_evidence for c in conversations)
     if dropped:
@@ -234,18 +244,18 @@ def _load(args: argparse.Namespace) -> list[Conversation]:
     return conversations
 
 
-def _round_robin(conversations: list[Conversation], args: argparse.Namespace) -> list[Conversation]:
-    """At most ``--limit-conversations``, taken in turn from each question type."""
-    if not args.limit_conversations:
+def _round_robin(conversations: list[Conversation], limit: int | None) -> list[Conversation]:
+    """At most ``limit``, taken in turn from each question type."""
+    if not limit:
         return conversations
     by_type: dict[str, list[Conversation]] = {}
     for c in conversations:
         by_type.setdefault(c.questions[0].category_name, []).append(c)
     queues = list(by_type.values())
     chosen: list[Conversation] = []
-    while len(chosen) < args.limit_conversations and any(queues):
+    while len(chosen) < limit and any(queues):
         for queue in queues:
-            if queue and len(chosen) < args.limit_conversations:
+            if queue and len(chosen) < limit:
                 chosen.append(queue.pop(0))
     return chosen
 

@@ -45,3 +45,36 @@ def test_a_longmemeval_haystack_is_stored_with_its_roles(tmp_path: Path) -> None
         assert set(ranked) <= {"D1:1", "D1:2"} and len(ranked) == len(set(ranked))
     finally:
         retriever.close()
+
+
+def test_skip_conversations_takes_the_next_split(tmp_path: Path) -> None:
+    import argparse
+    import json
+
+    from tiered_memory_bench.cli import _load
+
+    session = [{"role": "user", "content": "I play chess.", "has_answer": True}]
+    items = [
+        {
+            "question_id": f"q{n}",
+            "question_type": "single-session-user",
+            "question": "What do I play?",
+            "question_date": "2023/05/30 (Tue) 10:00",
+            "answer": "chess",
+            "answer_session_ids": ["s"],
+            "haystack_session_ids": ["s"],
+            "haystack_dates": ["2023/05/01 (Mon) 09:30"],
+            "haystack_sessions": [session],
+        }
+        for n in range(5)
+    ]
+    path = tmp_path / "lme.json"
+    path.write_text(json.dumps(items), encoding="utf-8")
+
+    def ids(**options: int | None) -> list[str]:
+        args = argparse.Namespace(data=str(path), question_types=None, **options)
+        return [c.sample_id for c in _load(args)]
+
+    assert ids(limit_conversations=2, skip_conversations=None) == ["q0", "q1"]
+    assert ids(limit_conversations=2, skip_conversations=2) == ["q2", "q3"]
+    assert ids(limit_conversations=None, skip_conversations=3) == ["q3", "q4"]
