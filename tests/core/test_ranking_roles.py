@@ -22,25 +22,29 @@ def scores_of(
     return {index.docs[slot].key: float(score) for slot, score in ranked}  # type: ignore[union-attr]
 
 
-# two sessions alike but for who speaks second: a user's follow-up, an assistant's reply
-PAIRS = [
-    doc("question", "s1", 0, "user"),
-    doc("reply", "s1", 1, "assistant"),
-    doc("statement", "s2", 0, "user"),
-    doc("follow-up", "s2", 1, "user"),
-]
+def pairs() -> list[IndexedDoc]:
+    """Two sessions alike but for who speaks second: a user's follow-up, an assistant's reply
+    (built per test: no document outlives it)."""
+    return [
+        doc("question", "s1", 0, "user"),
+        doc("reply", "s1", 1, "assistant"),
+        doc("statement", "s2", 0, "user"),
+        doc("follow-up", "s2", 1, "user"),
+    ]
+
+
 SIMILARITY = {"question": 0.9, "reply": 0.1, "statement": 0.9, "follow-up": 0.1}
 
 
 def test_an_assistant_reply_is_not_lifted_by_the_user_turn_it_answers() -> None:
-    scores = scores_of(PAIRS, SIMILARITY, RankingWeights())
+    scores = scores_of(pairs(), SIMILARITY, RankingWeights())
     assert scores["follow-up"] > scores["reply"]
     # the two matching user turns take the same share from their (equally weak) neighbours
     assert scores["question"] == scores["statement"]
 
 
 def test_with_no_self_contained_role_the_reply_takes_the_share_as_any_turn() -> None:
-    scores = scores_of(PAIRS, SIMILARITY, RankingWeights(self_contained_roles=()))
+    scores = scores_of(pairs(), SIMILARITY, RankingWeights(self_contained_roles=()))
     assert scores["reply"] == scores["follow-up"]
 
 
