@@ -479,12 +479,21 @@ def _detect(
     text: str, pii: bool, context: _secret_cues.Context | None, previous: str | None
 ) -> list[_Hit]:
     hits = [hit for detector in _DETECTORS for hit in detector(text)]
-    hits.extend((s, e, k, _RANK_CUE) for s, e, k in _secret_cues.cue_hits(text, previous))
+    worded = list(_secret_cues.cue_hits(text, previous))
     if context is not None:
-        hits.extend((s, e, k, _RANK_CUE) for s, e, k in _secret_cues.previous_hits(text, context))
+        worded.extend(_secret_cues.previous_hits(text, context))
+    # A value found only from the words around it is never a generic stand-in ("key: value").
+    hits.extend((s, e, k, _RANK_CUE) for s, e, k in worded if text[s:e].lower() not in _STAND_INS)
     if pii:
         hits.extend(_pii_hits(text))
     return hits
+
+
+_STAND_INS = frozenset(  # fmt: skip
+    ["value", "values", "example", "sample", "placeholder", "string", "text", "foo", "bar",
+     "baz", "qux", "xxx", "xxxx", "yyy", "none", "null", "nil", "empty", "something",
+     "anything", "whatever", "todo", "tbd"]
+)
 
 
 @runtime_checkable

@@ -127,7 +127,7 @@ def rerank(
     (``stale_source``) and hands its score to the fact that holds for the same key; a turn
     hands its score to the facts it stated. A fact so lifted is brought in when the search did
     not find it (``inject`` says whether filters allow it): the current value outranks the old
-    one that matched the words better, and a dated fact sits just above the turn it restates.
+    one that matched the words better, and a dated fact sits just below the turn it restates.
     Facts unknown to ``facts`` (erased) and facts not valid at ``as_of`` are dropped.
     """
     weights = weights or TimelineWeights()
@@ -159,9 +159,15 @@ def rerank(
             own = stated.get((c.session_id, c.message_id), [])
             if own and all(f.fact_id in stale for f in own):
                 score -= weights.stale_source
-            # A turn's facts restate it, dated: each (or, if stale, the one that holds now)
-            # ranks just above the turn.
-            heirs = [holder.get(f.attribute) if f.fact_id in stale else f for f in own]
+            # A stale turn hands its score to the fact that holds now, which ranks just above
+            # it. A turn's own current facts rank just below it: they restate part of it, and
+            # the part the question asks about may be another (a turn saying both "I'm Kha"
+            # and "my dog is Biscuit" answers "my dog's name?"; its fact "name: Kha" does not).
+            heirs = [holder.get(f.attribute) for f in own if f.fact_id in stale]
+            for f in own:
+                if f.fact_id not in stale:
+                    below = fact_message_id(f.fact_id)
+                    inherited[below] = max(inherited.get(below, float("-inf")), c.score - 1e-3)
             if context.window is not None:
                 score += weights.time * time_boost(c.created_at, context.window)
         for heir in heirs:
