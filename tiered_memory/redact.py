@@ -489,10 +489,9 @@ def _detect(
     return hits
 
 
-_STAND_INS = frozenset(  # fmt: skip
-    ["value", "values", "example", "sample", "placeholder", "string", "text", "foo", "bar",
-     "baz", "qux", "xxx", "xxxx", "yyy", "none", "null", "nil", "empty", "something",
-     "anything", "whatever", "todo", "tbd"]
+_STAND_INS = frozenset(
+    "value values example sample placeholder string text foo bar baz qux xxx xxxx yyy "  # noqa: SIM905
+    "none null nil empty something anything whatever todo tbd".split()
 )
 
 
