@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tm_reliability import Blocking
 
 from tiered_memory import (
     ConfigError,
@@ -33,19 +34,6 @@ from tiered_memory import (
 
 MemoryFactory = Callable[..., TieredMemory]
 FACTS = [f"Fact {i}: my locker number {i} is in building {chr(65 + i)}." for i in range(8)]
-
-
-class Blocking:
-    """A sync-only summarizer that blocks until released (a hung provider)."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.calls = 0
-
-    def summarize(self, request: SummaryRequest) -> str:
-        self.calls += 1
-        self.release.wait(30)
-        return "late"
 
 
 class Scripted:

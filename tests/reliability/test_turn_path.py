@@ -14,26 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tm_reliability import Blocking
 
-from tiered_memory import MemoryConfig, Message, Resources, SummaryRequest, TieredMemory, ToolCall
+from tiered_memory import MemoryConfig, Message, Resources, TieredMemory, ToolCall
 from tiered_memory.window import build_context
 from tiered_memory.worker import Foreground
-
-
-class HangingSummarizer:
-    """Blocks until released: the summary stays behind for as long as a test wants."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.calls = 0
-
-    def summarize(self, request: SummaryRequest) -> str:
-        self.calls += 1
-        self.release.wait(30)
-        return (request.previous_summary + " | " if request.previous_summary else "") + "noted"
-
-    async def asummarize(self, request: SummaryRequest) -> str:
-        return self.summarize(request)
 
 
 def _conversation(rng: random.Random, turns: int) -> list[dict[str, object]]:
@@ -64,7 +49,7 @@ def test_prompt_from_the_bounded_read_equals_the_prompt_from_the_whole_state(
     """While the summarizer is behind, context() reads only the newest pending messages; what
     it shows must be exactly what the whole state would show, tool units intact."""
     rng = random.Random(seed)
-    summarizer = HangingSummarizer()
+    summarizer = Blocking()
     config = MemoryConfig(
         window_tokens=rng.choice([60, 120, 300]),
         summary_tokens=rng.choice([40, 80, 200]),
@@ -98,7 +83,7 @@ def test_the_append_path_does_not_read_pending_messages(tmp_path: Path) -> None:
     ones (they are only counted); the prompt reads a bounded tail of them."""
     from sqlalchemy import event
 
-    summarizer = HangingSummarizer()
+    summarizer = Blocking()
     config = MemoryConfig(
         window_tokens=60, summary_tokens=40, compaction="background", index_long_term=False,
         secrets="keep", close_timeout=0.1,
@@ -234,7 +219,7 @@ def test_async_turns_count_as_turns(tmp_path: Path) -> None:
 
 def test_messages_are_whole_in_the_prompt_tail(tmp_path: Path) -> None:
     """A tool result whose call is far back in the pending range still comes with its call."""
-    summarizer = HangingSummarizer()
+    summarizer = Blocking()
     config = MemoryConfig(
         window_tokens=60, summary_tokens=200, compaction="background", index_long_term=False
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,3 +179,16 @@ def assert_consistent(mem: TieredMemory) -> list[str]:
     assert [m.id for m in mem.pending()] == pending
     assert row.summary_tokens == mem.counter.count_text(row.summary)
     return ids
+
+
+class Blocking:
+    """A sync-only summarizer that blocks until released (a hung provider)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def summarize(self, request: SummaryRequest) -> str:
+        self.calls += 1
+        self.release.wait(30)
+        return "late"
