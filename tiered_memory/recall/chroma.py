@@ -7,6 +7,7 @@ every read also checks the ``user_id`` metadata, so no code path can return anot
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigError, StoreError
 from .records import LongTermRecord, StoredHit, record_metadata
+
+logger = logging.getLogger("tiered_memory")
 
 T = TypeVar("T")
 
@@ -96,6 +99,7 @@ class ChromaLongTermStore:
         self.prefix = collection_prefix
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._owns_client = client is None
 
     def __repr__(self) -> str:
         return f"ChromaLongTermStore({self.where!r})"
@@ -215,8 +219,18 @@ class ChromaLongTermStore:
             offset += page
 
     def close(self) -> None:
+        """Drop the collection handles and release the client made here (a client passed in
+        stays the caller's). Chroma shares one system per directory in a process: released, the
+        next store on that directory opens it afresh (a deleted directory is not reused)."""
         with self._lock:
             self._collections.clear()
+            close = getattr(self.client, "close", None) if self._owns_client else None
+            self._owns_client = False
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:  # closing never raises; the process may be exiting
+                logger.debug("closing the Chroma client at %s failed: %r", self.where, exc)
 
 
 def _owned(user_id: str, batch: Mapping[str, Any]) -> list[StoredHit]:
