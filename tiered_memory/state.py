@@ -106,16 +106,6 @@ class StoredDocument:
 
 
 @dataclass(frozen=True)
-class Tier3Changes:
-    """Tier-3 writes after a change id: ``reset`` means the user was erased and rebuilt."""
-
-    latest: int
-    added: tuple[tuple[str, str], ...] = ()
-    removed: tuple[tuple[str, str], ...] = ()
-    reset: bool = False
-
-
-@dataclass(frozen=True)
 class MemoryStats:
     """Token accounting of one session (all figures in tokens unless named otherwise).
 
@@ -168,6 +158,5 @@ __all__ = [
     "SessionState",
     "StoredDocument",
     "StoredMessage",
-    "Tier3Changes",
     "memory_stats",
 ]
