@@ -59,6 +59,13 @@ def _chat(mem: TieredMemory, start: int, turns: int) -> list[str]:
     return ids
 
 
+def _join_abandoned_attempts() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("tm-summarize-"):
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "a released summarizer call never returned"
+
+
 def _assert_everything_summarized_once(mem: TieredMemory, ledger: Path) -> None:
     ids = assert_consistent(mem)
     evicted = ids[: len(ids) - len(mem.window())]
@@ -104,6 +111,7 @@ def test_hung_summarizer_times_out_and_catches_up_after(
         _assert_outage_kept_everything(mem, added)
     finally:
         hung.released.set()  # the abandoned calls end (still failing); their answers never count
+    _join_abandoned_attempts()  # while one is still alive the session gets no new attempt
     mem.summarizer = LedgerSummarizer(ledger)  # the model answers again
     added += _chat(mem, TURNS // 3, 1)
     _assert_everything_summarized_once(mem, ledger)
