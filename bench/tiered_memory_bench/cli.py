@@ -178,6 +178,12 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     )
     scale.add_argument("--workdir", type=Path, default=None, help="where the temp store goes")
     scale.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="build the store once in this directory and reuse it on later runs of the same sizes",
+    )
+    scale.add_argument(
         "--json",
         dest="json_out",
         metavar="OUT",
@@ -339,7 +345,9 @@ def _overhead(args: argparse.Namespace) -> int:
 def _scale(args: argparse.Namespace) -> int:
     from .scale import run_scale
 
-    result = run_scale(args.users, args.messages, args.recall_users, args.big_user, args.workdir)
+    result = run_scale(
+        args.users, args.messages, args.recall_users, args.big_user, args.workdir, args.store
+    )
     return _finish(args, result, None)
 
 

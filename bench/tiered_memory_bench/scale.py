@@ -11,10 +11,12 @@ through the public API end to end (``add_messages``, ``recall``, ``forget``) in 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -61,15 +63,31 @@ class Corpus:
     rare terms as in real text."""
 
     def __init__(self, words: int = 20_000, seed: int = 11) -> None:
+        import numpy as np
+
         self.words = vocabulary(words)
         # Zipf without its head: the most frequent words of real text are stopwords, which BM25
         # drops; the first content words are then about 1% of the tokens, not 10%.
-        self.weights = [1.0 / (rank + 100) for rank in range(len(self.words))]
+        weights = np.array([1.0 / (rank + 100) for rank in range(len(self.words))])
+        self._cdf = np.cumsum(weights / weights.sum())
+        self._np = np.random.default_rng(seed)
         self.rng = random.Random(seed)
 
+    def turns(self, count: int) -> list[str]:
+        """``count`` turns at once (numpy: a million take seconds, not minutes)."""
+        import numpy as np
+
+        lengths = self._np.integers(6, 31, size=count)
+        picks = np.searchsorted(self._cdf, self._np.random(int(lengths.sum())), side="right")
+        picks = np.minimum(picks, len(self.words) - 1)
+        out, at = [], 0
+        for n in lengths.tolist():
+            out.append(" ".join(self.words[i] for i in picks[at : at + n].tolist()))
+            at += n
+        return out
+
     def turn(self) -> str:
-        n = self.rng.randint(6, 30)
-        return " ".join(self.rng.choices(self.words, self.weights, k=n))
+        return self.turns(1)[0]
 
     def query_from(self, text: str) -> str:
         words = text.split()
@@ -86,9 +104,9 @@ def _documents(user: int, count: int, corpus: Corpus, start: datetime) -> list[A
             seq=n % 100,
             role="user" if n % 2 == 0 else "assistant",
             created_at=(start + timedelta(minutes=n)).isoformat(),
-            text=corpus.turn(),
+            text=text,
         )
-        for n in range(count)
+        for n, text in enumerate(corpus.turns(count))
     ]
 
 
@@ -217,17 +235,17 @@ def big_user_recalls(path: Path, queries: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _reader(path: Path, connection: Any) -> None:
+def _reader(path: Path, connection: Any, user_id: str) -> None:
     """Process B: recall before and after process A's forget, on the same open memory."""
     from tiered_memory.resources import Resources
 
     with Resources() as resources:
-        memory = _memory(path, "forget-check", resources, session="reader")
+        memory = _memory(path, user_id, resources, session="reader")
         before = [h.text for h in memory.recall(FORGET_QUERY, k=RECALL_K)]
         connection.send(before)
         connection.recv()  # A has forgotten
         after = [h.text for h in memory.recall(FORGET_QUERY, k=50)]
-        found = memory.store.lexical_search("forget-check", ["flower", "pot", "garage"], [], 100)
+        found = memory.store.lexical_search(user_id, ["flower", "pot", "garage"], [], 100)
         lexical = [d.document.text for d in found.documents]
         connection.send((after, lexical))
 
@@ -239,13 +257,14 @@ def forget_across_processes(path: Path) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     corpus = Corpus(seed=3)
     with Resources() as resources:
-        writer = _memory(path, "forget-check", resources, session="writer")
+        user_id = f"forget-check-{uuid.uuid4().hex[:8]}"  # a reused store: a new user each run
+        writer = _memory(path, user_id, resources, session="writer")
         turns = [{"role": "user", "content": SECRET}]
         turns += [{"role": "assistant", "content": corpus.turn()} for _ in range(200)]
         secret = writer.add_messages(turns)[0].id
         writer.flush()
         ours, theirs = context.Pipe()
-        reader = context.Process(target=_reader, args=(path, theirs))
+        reader = context.Process(target=_reader, args=(path, theirs, user_id))
         reader.start()
         try:
             before = ours.recv()
@@ -263,6 +282,24 @@ def forget_across_processes(path: Path) -> dict[str, Any]:
     }
 
 
+def _manifest(path: Path) -> Path:
+    return path / "scale-manifest.json"
+
+
+def _reuse(path: Path, users: int, messages: int, big_user: int) -> dict[str, Any] | None:
+    """What an earlier run built in ``path`` with the same sizes, or None (then built there)."""
+    manifest = _manifest(path)
+    if manifest.exists():
+        built: dict[str, Any] = json.loads(manifest.read_text())
+        if (built["users"], built["messages"], built["big_user"]) == (users, messages, big_user):
+            return built
+        raise SystemExit(f"{path} holds a store of other sizes ({manifest}); use another --store")
+    if path.exists() and any(path.iterdir()):
+        raise SystemExit(f"{path} is not empty and holds no scale store; use another --store")
+    path.mkdir(parents=True, exist_ok=True)
+    return None
+
+
 def _in_child(function: Any, *args: Any) -> Any:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -270,12 +307,29 @@ def _in_child(function: Any, *args: Any) -> Any:
 
 
 def run_scale(
-    users: int, messages: int, recall_users: int | None, big_user: int, workdir: Path | None
+    users: int,
+    messages: int,
+    recall_users: int | None,
+    big_user: int,
+    workdir: Path | None,
+    store: Path | None = None,
 ) -> dict[str, Any]:
+    """Build the store (in a temp directory, or once in ``store`` and reused on later runs
+    with the same sizes: a 1,000 x 1,000 store takes most of an hour to build) and measure."""
     with tempfile.TemporaryDirectory(prefix="tm-scale-", dir=workdir) as tmp:
-        path = Path(tmp)
-        note(f"scale: building {users:,} users x {messages:,} messages under {path}")
-        built = _in_child(build_store, path, users, messages, big_user)  # this process stays small
+        path = Path(tmp) if store is None else store
+        built = _reuse(path, users, messages, big_user) if store is not None else None
+        if built is None:
+            note(f"scale: building {users:,} users x {messages:,} messages under {path}")
+            built = _in_child(build_store, path, users, messages, big_user)  # stays small here
+            if store is not None:
+                _manifest(path).write_text(
+                    json.dumps(
+                        {"users": users, "messages": messages, "big_user": big_user, **built}
+                    )
+                )
+        else:
+            note(f"scale: reusing the store of {users:,} x {messages:,} under {path}")
         note(f"  built in {built['build_users_s']} s (+{built['build_big_user_s']} s big user)")
         queries = dict(list(built["queries"].items())[: recall_users or users])
         cold = _in_child(cold_recalls, path, queries)
