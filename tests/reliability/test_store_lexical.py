@@ -1,10 +1,12 @@
 """BM25 in the session store: same scores as the in-memory reference, consistent across processes
-by construction (a forget in one process is invisible to every other's next recall), per user,
-built for stores of an older version, and no per-user index in process memory."""
+by construction (a forget in one process is invisible to every other's next recall; a process's
+cached lexicon is checked against the store's version on every read), per user, built for stores
+of an older version, and bounded in process memory."""
 
 from __future__ import annotations
 
 import gc
+import random
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from tiered_memory.recall.lexical import IndexedDoc, LexicalIndex, SessionSlots,
 from tiered_memory.recall.records import record_key
 from tiered_memory.resources import Resources
 from tiered_memory.state import StoredDocument
-from tiered_memory.store import SqlSessionStore
+from tiered_memory.store import LexiconCache, SqlSessionStore
 
 CORPUS = [
     "My dog Rex loves the park near our house in Hanoi",
@@ -84,58 +86,61 @@ def _index_corpus(store: SqlSessionStore, user: str = "kha") -> list[StoredDocum
     return documents
 
 
+def _wanted(reference: LexicalIndex, query: str) -> dict[str, float]:
+    expected = reference.scores(query)
+    return {
+        doc.key: float(expected[slot])
+        for slot, doc in enumerate(reference.docs)
+        if doc is not None and expected[slot] > 0
+    }
+
+
+def _scores(store: SqlSessionStore, user: str, query: str) -> dict[str, float]:
+    lexicon = store.lexicon(user)
+    found = lexicon.scores(terms(query))
+    return {lexicon.keys[slot]: float(found[slot]) for slot in range(len(lexicon)) if found[slot]}
+
+
 def test_store_bm25_scores_equal_the_in_memory_reference(make_memory: MemoryFactory) -> None:
     store = _store(make_memory)
     documents = _index_corpus(store)
     reference = _reference(documents)
+    assert len(store.lexicon("kha")) == len(CORPUS)
     for query in QUERIES:
-        expected = reference.scores(query)
-        wanted = {
-            doc.key: float(expected[slot])
-            for slot, doc in enumerate(reference.docs)
-            if doc is not None and expected[slot] > 0
-        }
-        found = store.lexical_search("kha", terms(query), [], limit=1000)
-        assert found.total_documents == len(CORPUS)
-        assert set(found.scores) == set(wanted), query
+        wanted = _wanted(reference, query)
+        found = _scores(store, "kha", query)
+        assert set(found) == set(wanted), query
         for key, score in wanted.items():
-            assert found.scores[key] == pytest.approx(score, rel=1e-12), query
-        top = store.lexical_search("kha", terms(query), [], limit=3).scores
-        best = sorted(wanted.items(), key=lambda item: -item[1])[:3]
-        assert sorted(top.values(), reverse=True) == pytest.approx([s for _, s in best])
+            assert found[key] == pytest.approx(score, rel=1e-12), query
 
 
 def test_store_bm25_follows_removals_like_the_reference(make_memory: MemoryFactory) -> None:
     store = _store(make_memory)
     documents = _index_corpus(store)
+    before = store.lexicon("kha")
     store.forget_message("kha", documents[0].message_id)
     store.clear("kha", "s2")  # documents 2, 5, 8, 11
     left = [d for n, d in enumerate(documents) if n != 0 and d.session_id != "s2"]
     reference = _reference(left)
+    after = store.lexicon("kha")
+    assert after is not before and len(after) == len(left)
+    assert after.state.removed_at > before.state.removed_at
     for query in QUERIES:
-        expected = reference.scores(query)
-        wanted = {
-            d.key: float(expected[slot])
-            for slot, d in enumerate(reference.docs)
-            if d is not None and expected[slot] > 0
-        }
-        found = store.lexical_search("kha", terms(query), [], limit=1000)
-        assert found.total_documents == len(left)
-        assert found.scores == pytest.approx(wanted, rel=1e-12), query
+        assert _scores(store, "kha", query) == pytest.approx(_wanted(reference, query), rel=1e-12)
 
 
-def test_store_bm25_top_obeys_session_and_time_filters(make_memory: MemoryFactory) -> None:
+def test_the_lexicon_masks_by_session_and_time(make_memory: MemoryFactory) -> None:
     store = _store(make_memory)
     documents = _index_corpus(store)
+    lexicon = store.lexicon("kha")
     by_key = {record_key(d.session_id, d.message_id): d for d in documents}
-    found = store.lexical_search("kha", terms("dog park budget"), [], 100, session_id="s1")
-    assert found.scores and {by_key[k].session_id for k in found.scores} == {"s1"}
-    since = documents[5].created_at
-    ts = {k: d.created_at for k, d in by_key.items()}
-    found = store.lexical_search(
-        "kha", terms("dog park budget"), [], 100, since=_ts(since), until=_ts(since) + 86_400 * 3
-    )
-    assert found.scores and all(since <= ts[k] for k in found.scores)
+    in_s1 = lexicon.mask(session_id="s1")
+    assert {by_key[lexicon.keys[s]].session_id for s in range(len(lexicon)) if in_s1[s]} == {"s1"}
+    assert not lexicon.mask(session_id="nowhere").any()
+    since = _ts(documents[5].created_at)
+    window = lexicon.mask(since=since, until=since + 86_400 * 3)
+    picked = sorted(by_key[lexicon.keys[s]].seq for s in range(len(lexicon)) if window[s])
+    assert picked == [5, 6, 7, 8]
 
 
 def _ts(iso: str) -> float:
@@ -144,17 +149,23 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def test_store_search_returns_each_candidates_session_neighbours(
-    make_memory: MemoryFactory,
-) -> None:
+def test_the_lexicon_knows_each_documents_session_neighbours(make_memory: MemoryFactory) -> None:
     store = _store(make_memory)
     documents = _index_corpus(store)
-    found = store.lexical_search("kha", terms("shelter volunteers weekends"), [], 1)
-    (best,) = found.scores
-    assert best == record_key(documents[10].session_id, documents[10].message_id)
-    # s1 holds seqs 1, 4, 7, 10: the hit, its neighbour (loaded), that one's (a position only)
-    assert sorted(d.document.seq for d in found.documents) == [7, 10]
-    assert found.positions == (("s1", 4),)
+    lexicon = store.lexicon("kha")
+    slot = {d.seq: lexicon.slot_of[record_key(d.session_id, d.message_id)] for d in documents}
+    # s1 holds seqs 1, 4, 7, 10
+    assert lexicon.neighbours(slot[10]) == (slot[7], None)
+    assert lexicon.neighbours(slot[4]) == (slot[1], slot[7])
+    assert lexicon.neighbours(slot[1]) == (None, slot[4])
+    store.forget_message("kha", documents[7].message_id)
+    lexicon = store.lexicon("kha")
+    slot = {
+        d.seq: lexicon.slot_of[record_key(d.session_id, d.message_id)]
+        for d in documents
+        if d.seq != 7
+    }
+    assert lexicon.neighbours(slot[10]) == (slot[4], None)
 
 
 def test_store_bm25_is_per_user(make_memory: MemoryFactory) -> None:
@@ -162,10 +173,11 @@ def test_store_bm25_is_per_user(make_memory: MemoryFactory) -> None:
     _index_corpus(store, "kha")
     lan_docs = _index_corpus(store, "lan")
     lan_keys = {record_key(d.session_id, d.message_id) for d in lan_docs}
-    found = store.lexical_search("lan", terms("dog Rex tea budget Hanoi"), [], 1000)
-    assert found.scores and set(found.scores) <= lan_keys
-    assert {d.document.message_id for d in found.documents} <= {d.message_id for d in lan_docs}
-    assert store.lexical_search("nobody", terms("dog"), [], 10).scores == {}
+    lexicon = store.lexicon("lan")
+    assert set(lexicon.keys) == lan_keys
+    assert set(lexicon.message_ids) == {d.message_id for d in lan_docs}
+    assert _scores(store, "lan", "dog Rex tea budget Hanoi")
+    assert len(store.lexicon("nobody")) == 0
 
 
 def test_recall_never_mixes_users(make_memory: MemoryFactory) -> None:
@@ -207,8 +219,9 @@ def test_a_forget_in_one_process_is_invisible_to_anothers_next_recall(
         assert writer.forget(message_id=secret) == 1
         hits = reader.recall("spare key flower pot", k=20)
         assert hits and all(h.message_id != secret and "flower" not in h.text for h in hits)
-        found = reader.store.lexical_search("kha", terms(SECRET), [], 100)
-        assert all("flower" not in d.document.text for d in found.documents)
+        lexicon = reader.store.lexicon("kha")  # type: ignore[attr-defined]
+        assert secret not in lexicon.message_ids
+        assert not _scores(reader.store, "kha", "flower pot")  # type: ignore[arg-type]
         writer.forget(user_id="kha")
         assert reader.recall("filler reply number", k=5) == []
     finally:
@@ -257,8 +270,8 @@ def test_a_store_without_postings_gets_them_on_the_first_recall(
     resources, reader = _other_process(tmp_path, tm_backend)  # opens (migrates) the store anew
     try:
         assert not sa.inspect(reader.store.engine).has_table("tm_tier3_changes")  # type: ignore[attr-defined]
-        found = reader.store.lexical_search("kha", terms("flower pot"), [], 10)
-        assert [d.document.text for d in found.documents if d.key in found.scores] == [SECRET]
+        found = _scores(reader.store, "kha", "flower pot")  # type: ignore[arg-type]
+        assert len(found) == 1
         stats = reader.store.lexical_stats("kha")  # type: ignore[attr-defined]
         assert stats is not None and stats[0] == documents
         assert reader.recall("blue flower pot", k=1)[0].text == SECRET
@@ -284,26 +297,168 @@ def test_a_write_to_a_store_without_postings_builds_the_older_ones_first(
     other.recall("tea")  # indexes the new one: the older documents get postings too
     stats = store.lexical_stats("kha")
     assert stats is not None and stats[0] == store.document_count("kha") == 6
-    assert store.lexical_search("kha", terms("flower pot"), [], 10).scores
+    assert _scores(store, "kha", "flower pot")
 
 
-def test_recall_keeps_no_per_user_index_in_memory(make_memory: MemoryFactory) -> None:
+def test_recall_holds_lexicons_within_the_cache_budget(make_memory: MemoryFactory) -> None:
     users = [f"user{n}" for n in range(6)]
+    first = make_memory("s1", users[0])
+    store = first.store
+    assert isinstance(store, SqlSessionStore)
+    store.lexicons.budget = 3 * 15 * 400  # room for about three users of 15 short messages
     for user in users:
         mem = make_memory("s1", user)
         for n in range(15):
             mem.add("user", f"{user} talks about tea, coffee and the park, turn {n}")
-        make_memory("s2", user).recall("tea and the park")
+        hits = make_memory("s2", user).recall("tea and the park")
+        assert hits and all(h.user_id == user for h in hits)
+    assert 0 < len(store.lexicons) < len(users)
+    assert store.lexicons.nbytes <= store.lexicons.budget
+    assert store.lexicons.get(users[-1]) is not None  # the most recent stay
+    assert store.lexicons.get(users[0]) is None  # the least recent went first
     gc.collect()
     held = [o for o in gc.get_objects() if isinstance(o, (IndexedDoc, SessionSlots))]
-    assert held == []
+    assert held == []  # and no per-document objects at all
+
+
+def test_the_lexicon_cache_evicts_least_recently_used_first() -> None:
+    from tiered_memory.recall.lexical import Lexicon, LexiconVersion
+
+    def lexicon(n: int) -> Lexicon:
+        docs = [(f"s{n}", k, f"key{n}-{k}", f"m{n}-{k}", 3, 0.0, "user", 1) for k in range(10)]
+        return Lexicon.build(LexiconVersion("e", 1, 0, 10, 30), docs, [])
+
+    size = lexicon(0).nbytes
+    cache = LexiconCache(budget=2 * size)
+    cache.put("a", lexicon(0))
+    cache.put("b", lexicon(1))
+    assert cache.get("a") is not None  # a is now the most recent
+    cache.put("c", lexicon(2))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
+    assert cache.nbytes == 2 * size
+    huge = LexiconCache(budget=size - 1)
+    huge.put("a", lexicon(0))  # bigger than the budget: used, never kept
+    assert len(huge) == 0 and huge.nbytes == 0
+
+
+def test_another_processs_writes_extend_the_cached_lexicon(
+    make_memory: MemoryFactory, tmp_path: Path, tm_backend: dict
+) -> None:
+    writer = make_memory("s1", "kha")
+    for n in range(5):
+        writer.add("user", f"first batch message {n} about tea")
+    writer.flush()
+    resources, reader = _other_process(tmp_path, tm_backend)
+    try:
+        store = reader.store
+        assert isinstance(store, SqlSessionStore)
+        before = store.lexicon("kha")
+        assert store.lexicon("kha") is before  # nothing changed: the same object
+        for n in range(3):
+            writer.add("user", f"second batch message {n} about the flower pot")
+        writer.flush()
+        after = store.lexicon("kha")
+        assert after.keys[: len(before)] == before.keys  # extended, not read anew
+        assert len(after) == len(before) + 3 and after.state.version > before.state.version
+        assert any("flower pot" in h.text for h in reader.recall("flower pot", k=3))
+    finally:
+        resources.close()
+
+
+def test_a_forgotten_user_who_comes_back_is_never_served_the_old_lexicon(
+    make_memory: MemoryFactory, tmp_path: Path, tm_backend: dict
+) -> None:
+    """Forgetting a user drops its statistics row; the one made when it writes again has a new
+    epoch, so a cached lexicon of the same version number is never taken for current."""
+    writer = make_memory("s1", "kha")
+    writer.add("user", SECRET)
+    writer.flush()
+    resources, reader = _other_process(tmp_path, tm_backend)
+    try:
+        store = reader.store
+        assert isinstance(store, SqlSessionStore)
+        old = store.lexicon("kha")
+        writer.forget(user_id="kha")
+        again = make_memory("s2", "kha")
+        while True:  # the same number of versions as before, and more
+            again.add("user", "a brand new life about tea")
+            again.flush()
+            state = writer.store.lexicon("kha").state  # type: ignore[attr-defined]
+            if state.version >= old.state.version:
+                break
+        fresh = store.lexicon("kha")
+        assert fresh.state.epoch != old.state.epoch
+        assert not set(fresh.message_ids) & set(old.message_ids)
+        assert not _scores(store, "kha", "flower pot")
+    finally:
+        resources.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_cached_lexicon_always_equals_one_read_anew(
+    make_memory: MemoryFactory, tm_backend: dict, seed: int
+) -> None:
+    """Random writes, forgets and clears from one store; another store on the same database
+    (another process's) reads its cached lexicon after each: always what a fresh read gives."""
+    rng = random.Random(seed)
+    writer = make_memory("s0", "kha")
+    store = writer.store
+    assert isinstance(store, SqlSessionStore)
+    reader = SqlSessionStore(store.url)
+    uncached = SqlSessionStore(store.url, lexicon_cache_bytes=0)  # reads anew every time
+    words = ["tea", "coffee", "park", "dog", "budget", "Hanoi", "shelter", "Friday", "novel"]
+    written: list[StoredDocument] = []
+    seq = 0
+    try:
+        for _step in range(30):
+            action = rng.random()
+            if action < 0.6 or not written:
+                batch = []
+                for _ in range(rng.randint(1, 4)):
+                    seq += 1
+                    text = " ".join(rng.choices(words, k=rng.randint(2, 8)))
+                    batch.append(
+                        StoredDocument(
+                            session_id=f"s{rng.randint(0, 2)}", message_id=f"m{seq}", seq=seq,
+                            role=rng.choice(["user", "assistant"]),
+                            created_at=f"2024-02-{seq % 28 + 1:02d}T10:00:00+00:00", text=text,
+                        )
+                    )  # fmt: skip
+                store.mark_indexed("kha", [(d.session_id, d.message_id) for d in batch], batch)
+                written += batch
+            elif action < 0.85:
+                gone = rng.choice(written)
+                store.forget_message("kha", gone.message_id)
+                written.remove(gone)
+            else:
+                session = rng.choice(["s0", "s1", "s2"])
+                store.clear("kha", session)
+                written = [d for d in written if d.session_id != session]
+            cached = reader.lexicon("kha")
+            fresh = uncached.lexicon("kha")
+            assert sorted(cached.message_ids) == sorted(d.message_id for d in written)
+            assert cached.state == fresh.state
+            query = " ".join(rng.sample(words, 3))
+            assert _scores(reader, "kha", query) == pytest.approx(
+                _scores(uncached, "kha", query), rel=1e-12
+            )
+            order = {k: n for n, k in enumerate(fresh.keys)}
+            for slot, key in enumerate(cached.keys):  # the same neighbours, slot numbers aside
+                mine = [cached.keys[n] if n is not None else None for n in cached.neighbours(slot)]
+                theirs = [
+                    fresh.keys[n] if n is not None else None for n in fresh.neighbours(order[key])
+                ]
+                assert mine == theirs
+    finally:
+        reader.close()
+        uncached.close()
 
 
 def test_recall_ranks_exactly_as_the_in_memory_index_over_every_document(
     make_memory: MemoryFactory,
 ) -> None:
-    """The store returns only candidates and their neighbourhoods; the fused ranking over them
-    equals the one over an in-memory index of all the user's documents (the former design)."""
+    """The fused ranking over the store's lexicon equals the one over an in-memory index of all
+    the user's documents (the former design)."""
     from tiered_memory.recall.index import indexed_doc
     from tiered_memory.recall.ranking import hybrid_rank
     from tiered_memory.recall.records import RecallQuery
@@ -324,7 +479,7 @@ def test_recall_ranks_exactly_as_the_in_memory_index_over_every_document(
     for query in [*QUERIES, "filler tea", "Rex shelter park"]:
         request = RecallQuery(text=query, k=10)
         nearest = vectors.nearest("kha", embedder.embed_query(query), 100, [])
-        found = store.lexical_search("kha", terms(query), [k for k, _ in nearest], 100)
+        found = store.lexicon("kha")
         got = [
             (record_key(h.session_id, h.message_id), h.score)
             for h in tier3.rank(found, request, nearest, set())

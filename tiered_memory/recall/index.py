@@ -2,31 +2,31 @@
 
 Written once as step generators (``tiered_memory.steps``): the sync and async API drive the same
 code. The session store is the source of truth: it keeps each indexed message's document and its
-BM25 postings, written in one transaction, and runs the lexical search; the vector store holds the
-embeddings. No process keeps a per-user index, so what one process writes or forgets, every other
-process sees on its next recall.
+BM25 postings, written in one transaction, and gives each recall the user's lexicon as stored now
+(a cache checked against the store's version in the recall's snapshot); the vector store holds the
+embeddings. So what one process writes or forgets, every other process sees on its next recall.
+A recall ranks positions and scores; it reads the text of the hits it returns, no other.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
-
-import numpy as np
 
 from ..embeddings import Embedder, check_vectors
 from ..facts import Fact, FactBook
 from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
 from ..steps import Call, Embed, Steps
-from ..store import LexicalDocument, LexicalSearch, SessionStore
+from ..store import SessionStore
 from .chroma import LongTermStore
-from .lexical import IndexedDoc, SessionSlots, terms
+from .lexical import IndexedDoc, Lexicon, terms
 from .ranking import RankingWeights, hybrid_rank
 from .records import LongTermRecord, RecallHit, RecallQuery, record_key
-from .timeline import TimelineWeights, timeline_hits
+from .timeline import FACT_ROLE, TimelineWeights, timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
     MEMORY_WRITE_TOOL_NAMES,
@@ -157,30 +157,27 @@ class LongTermIndex:
     # --- searching -------------------------------------------------------------------------
 
     def search_steps(self, request: RecallQuery, excluded: set[str]) -> Steps[list[RecallHit]]:
-        """Hybrid recall: dense (vector store) + BM25 (the session store's postings), fused."""
+        """Hybrid recall: dense (vector store) + BM25 (the store's postings), fused."""
         vector = yield Embed(self._embedder(), [request.text], query=True)
         pool = max(self.weights.pool, 4 * request.k) + len(excluded)
-        nearest, found = yield from self._candidates(request, vector, pool)
-        lost = not request.chroma_filters() and len(nearest) < min(pool, found.total_documents)
-        if lost and (yield from self._check_vectors(found.total_documents)):
-            nearest, found = yield from self._candidates(request, vector, pool)
+        nearest, lexicon = yield from self._candidates(request, vector, pool)
+        lost = not request.chroma_filters() and len(nearest) < min(pool, len(lexicon))
+        if lost and (yield from self._check_vectors(len(lexicon))):
+            nearest, lexicon = yield from self._candidates(request, vector, pool)
         facts = (yield Call(self.facts.facts)) if self.facts is not None else []
-        return self.rank(found, request, nearest, excluded, facts)
+        hits = self.rank(lexicon, request, nearest, excluded, facts)
+        keys = [(h.session_id, h.message_id) for h in hits if h.role != FACT_ROLE]
+        documents = (yield Call(self.store.documents, (self.user_id, keys))) if keys else []
+        return with_texts(hits, documents)
 
     def _candidates(
         self, request: RecallQuery, vector: Sequence[float], pool: int
-    ) -> Steps[tuple[list[tuple[str, float]], LexicalSearch]]:
+    ) -> Steps[tuple[list[tuple[str, float]], Lexicon]]:
         nearest = yield Call(
             self._vectors().nearest, (self.user_id, vector, pool, request.chroma_filters())
         )
-        found = yield Call(
-            self.store.lexical_search,
-            (
-                self.user_id, terms(request.text), [key for key, _ in nearest], pool,
-                request.session_id, request.since, request.until,
-            ),
-        )  # fmt: skip
-        return nearest, found
+        lexicon = yield Call(self.store.lexicon, (self.user_id,))  # after: forgotten is gone
+        return nearest, lexicon
 
     def _check_vectors(self, documents: int) -> Steps[bool]:
         """A vector store that lost records (deleted directory) is rebuilt from the log."""
@@ -197,39 +194,30 @@ class LongTermIndex:
 
     def rank(
         self,
-        found: LexicalSearch,
+        lexicon: Lexicon,
         request: RecallQuery,
         nearest: Sequence[tuple[str, float]],
         excluded: set[str],
         facts: Sequence[Fact] = (),
     ) -> list[RecallHit]:
-        """Fuse the dense pool with the store's BM25 over the candidates it returned."""
-        index = SessionSlots()
-        index.add(_candidate(self.user_id, d) for d in found.documents)
-        index.add(
-            IndexedDoc(f"\x00{s}\x00{q}", "", {"session_id": s, "seq": q})
-            for s, q in found.positions
-        )  # placeholders: they only keep their neighbours' neighbourhood exact
-        lexical = np.zeros(len(index.docs), dtype=np.float64)
-        for key, score in found.scores.items():
-            slot = index.slot_of(key)
-            if slot is not None:
-                lexical[slot] = score
+        """Fuse the dense pool with BM25 over the user's lexicon; the hits' texts are left
+        empty (``with_texts`` fills them)."""
+        lexical = lexicon.scores(terms(request.text))
         dense: dict[int, float] = {}
         for key, distance in nearest:
-            slot = index.slot_of(key)
+            slot = lexicon.slot_of.get(key)
             if slot is not None:  # a vector whose document is gone (forgotten) never comes back
                 dense[slot] = 1.0 - distance
-        allowed = index.mask(request.session_id, request.since, request.until)
-        allowed[len(found.documents) :] = False
+        allowed = lexicon.mask(request.session_id, request.since, request.until)
         for key in excluded:
-            slot = index.slot_of(key)
+            slot = lexicon.slot_of.get(key)
             if slot is not None:
                 allowed[slot] = False
-        ranked = hybrid_rank(dense, lexical, index, allowed, self.weights)
+        ranked = hybrid_rank(dense, lexical, lexicon, allowed, self.weights)
         return timeline_hits(
-            ranked, lambda slot: _doc(index, slot), facts, request, self.user_id, self.timeline
-        )
+            ranked, lambda slot: _doc(self.user_id, lexicon, slot), facts, request, self.user_id,
+            self.timeline,
+        )  # fmt: skip
 
     # --- erasing ---------------------------------------------------------------------------
 
@@ -244,17 +232,19 @@ class LongTermIndex:
             yield Call(self._vectors().delete, (self.user_id, keys))
 
 
-def _candidate(user_id: str, found: LexicalDocument) -> IndexedDoc:
-    """``indexed_doc`` with the creation time the store already holds as a timestamp."""
-    doc = found.document
-    metadata: dict[str, object] = {
-        "user_id": user_id, "session_id": doc.session_id, "message_id": doc.message_id,
-        "role": doc.role, "created_at": doc.created_at, "created_ts": found.created_ts,
-        "seq": doc.seq,
-    }  # fmt: skip
-    if doc.name:
-        metadata["name"] = doc.name
-    return IndexedDoc(found.key, doc.text, metadata)
+def with_texts(hits: Sequence[RecallHit], documents: Sequence[StoredDocument]) -> list[RecallHit]:
+    """The hits with their documents' text, name and time (fact hits carry theirs); a hit whose
+    document was forgotten since the ranking read the lexicon is dropped."""
+    by_key = {(d.session_id, d.message_id): d for d in documents}
+    out = []
+    for hit in hits:
+        if hit.role == FACT_ROLE:
+            out.append(hit)
+            continue
+        doc = by_key.get((hit.session_id, hit.message_id))
+        if doc is not None:
+            out.append(replace(hit, text=doc.text, name=doc.name, created_at=indexed_created(doc)))
+    return out
 
 
 def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | None:
@@ -265,9 +255,16 @@ def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | N
     return before.message if before_session == session and before.seq == item.seq - 1 else None
 
 
-def _doc(index: SessionSlots, slot: int) -> tuple[str, Mapping[str, Any]] | None:
-    doc = index.docs[slot]
-    return None if doc is None else (doc.text, doc.metadata)
+def _doc(user_id: str, lexicon: Lexicon, slot: int) -> tuple[str, Mapping[str, Any]]:
+    """A slot as the timeline sees it: no text yet, the metadata a hit is made of."""
+    created = float(lexicon.created[slot])
+    metadata: dict[str, object] = {
+        "user_id": user_id, "session_id": lexicon.session(slot),
+        "message_id": lexicon.message_ids[slot], "role": lexicon.role(slot),
+        "created_at": datetime.fromtimestamp(created, tz=timezone.utc).isoformat(),
+        "created_ts": created, "seq": lexicon.seq(slot),
+    }  # fmt: skip
+    return "", metadata
 
 
 def indexed_created(doc: StoredDocument) -> datetime:
@@ -282,4 +279,5 @@ __all__ = [
     "document_for",
     "indexed_doc",
     "is_recall_exchange",
+    "with_texts",
 ]

@@ -1,10 +1,13 @@
-"""BM25 for Tier 3: the tokenizer, the scoring formula, and two pure data structures.
+"""BM25 for Tier 3: the tokenizer, the scoring formula, and the pure data structures.
 
-Recall's lexical search runs in the session store (``store.tier3``: a postings table written in
-the same transaction as the documents), with the tokenizer and formula of this module.
-:class:`SessionSlots` holds the few documents one recall ranks (its candidates and their session
-neighbours); :class:`LexicalIndex` is the same in memory with BM25 over every document: the
-reference the store's search is tested against, and a standalone index for small corpora.
+The session store is the truth: it keeps every Tier-3 document's postings, written in the same
+transaction as the documents (``store.tier3``). :class:`Lexicon` is one user's postings and
+document positions as of one store version: built from the store, extended by the documents
+added since, rebuilt after any removal, and checked against the store's version on every recall
+(``Tier3Tables.lexicon``), so it is a bounded cache, never a second truth. :class:`SessionSlots`
+holds documents in slots with their session order; :class:`LexicalIndex` is BM25 in memory over
+every document it holds: the reference the store's BM25 is tested against, and a standalone
+index for small corpora.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import bisect
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -172,6 +175,14 @@ class SessionSlots:
                 keep &= only
             return keep
 
+    def role(self, slot: int) -> str:
+        doc = self.docs[slot]
+        return str(doc.metadata.get("role", "")) if doc is not None else ""
+
+    def session(self, slot: int) -> str:
+        doc = self.docs[slot]
+        return doc.session_id if doc is not None else ""
+
     def neighbours(self, slot: int) -> tuple[int | None, int | None]:
         """The previous and next live documents of the same session (among those held)."""
         doc = self.docs[slot]
@@ -254,13 +265,216 @@ class LexicalIndex(SessionSlots):
         return arrays
 
 
+#: (session_id, seq, doc_key, message_id, length, created_ts, role, generation) of a document
+DocumentRow = tuple[str, int, str, str, int, float, str, int]
+#: (term, session_id, seq, tf) of one posting
+PostingRow = tuple[str, str, int, int]
+
+
+@dataclass(frozen=True)
+class LexiconVersion:
+    """Which state of a user's postings a :class:`Lexicon` holds: ``version`` counts every
+    change, ``removed_at`` is the version of the last removal, ``epoch`` changes when the user's
+    postings are made anew (a forgotten user who comes back)."""
+
+    epoch: str
+    version: int
+    removed_at: int
+    documents: int
+    total_length: int
+
+
+@dataclass(frozen=True, eq=False)
+class Lexicon:
+    """One user's Tier-3 documents as BM25 and the ranking see them, immutable: slots in the
+    order the documents were added, their session neighbours, their postings."""
+
+    state: LexiconVersion
+    keys: tuple[str, ...]
+    message_ids: tuple[str, ...]
+    slot_of: Mapping[str, int]
+    sessions: tuple[str, ...]
+    session_index: np.ndarray  # slot -> index into sessions
+    seqs: np.ndarray
+    created: np.ndarray
+    lengths: np.ndarray
+    roles: tuple[str, ...]
+    role_index: np.ndarray
+    postings: Mapping[str, tuple[np.ndarray, np.ndarray]]  # term -> (slots, tf)
+    before: np.ndarray = field(repr=False)  # slot -> previous slot of its session, or -1
+    after: np.ndarray = field(repr=False)
+
+    @classmethod
+    def build(
+        cls, state: LexiconVersion, docs: Sequence[DocumentRow], postings: Sequence[PostingRow]
+    ) -> Lexicon:
+        """From every document and posting of the user (postings of unknown documents, which a
+        consistent snapshot never holds, are ignored)."""
+        empty = _EMPTY_PARTS
+        return _assemble(state, empty, docs, postings)
+
+    def extended(
+        self, state: LexiconVersion, docs: Sequence[DocumentRow], postings: Sequence[PostingRow]
+    ) -> Lexicon:
+        """This lexicon plus documents added since (none removed: then it is built anew)."""
+        return _assemble(state, self, docs, postings)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        """Roughly what it holds in memory (arrays, key strings, the term table)."""
+        arrays = sum(a.nbytes for a in (self.session_index, self.seqs, self.created, self.lengths,
+                                         self.role_index, self.before, self.after))  # fmt: skip
+        postings = sum(s.nbytes + t.nbytes + 120 for s, t in self.postings.values())
+        return arrays + postings + 300 * len(self.keys)
+
+    def scores(self, query_terms: Iterable[str]) -> np.ndarray:
+        """BM25 of every slot (k1=1.2, b=0.75; the idf over this user's documents)."""
+        out = np.zeros(len(self.keys), dtype=np.float64)
+        total = len(self.keys)
+        if not total:
+            return out
+        average = average_length(total, self.state.total_length)
+        for term in set(query_terms):
+            found = self.postings.get(term)
+            if found is None:
+                continue
+            slots, tfs = found
+            norm = tfs + K1 * (1.0 - B + B * self.lengths[slots] / average)
+            out[slots] += idf(total, len(slots)) * tfs * (K1 + 1.0) / norm
+        return out
+
+    def mask(
+        self, session_id: str | None = None, since: float | None = None, until: float | None = None
+    ) -> np.ndarray:
+        """Which slots pass the recall filters."""
+        keep = np.ones(len(self.keys), dtype=bool)
+        if since is not None:
+            keep &= self.created >= since
+        if until is not None:
+            keep &= self.created <= until
+        if session_id is not None:
+            try:
+                keep &= self.session_index == self.sessions.index(session_id)
+            except ValueError:
+                keep[:] = False
+        return keep
+
+    def neighbours(self, slot: int) -> tuple[int | None, int | None]:
+        before, after = int(self.before[slot]), int(self.after[slot])
+        return (before if before >= 0 else None), (after if after >= 0 else None)
+
+    def role(self, slot: int) -> str:
+        return self.roles[int(self.role_index[slot])]
+
+    def session(self, slot: int) -> str:
+        return self.sessions[int(self.session_index[slot])]
+
+    def seq(self, slot: int) -> int:
+        return int(self.seqs[slot])
+
+
+@dataclass(frozen=True)
+class _Parts:
+    keys: tuple[str, ...] = ()
+    message_ids: tuple[str, ...] = ()
+    slot_of: Mapping[str, int] = field(default_factory=dict)
+    sessions: tuple[str, ...] = ()
+    session_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    seqs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    created: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    roles: tuple[str, ...] = ()
+    role_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    postings: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+_EMPTY_PARTS = _Parts()
+
+
+def _assemble(
+    state: LexiconVersion,
+    base: _Parts | Lexicon,
+    docs: Sequence[DocumentRow],
+    postings: Sequence[PostingRow],
+) -> Lexicon:
+    start = len(base.keys)
+    keys = base.keys + tuple(d[2] for d in docs)
+    message_ids = base.message_ids + tuple(d[3] for d in docs)
+    slot_of = dict(base.slot_of)
+    position = {}
+    sessions, roles = list(base.sessions), list(base.roles)
+    session_at = {s: n for n, s in enumerate(sessions)}
+    role_at = {r: n for n, r in enumerate(roles)}
+    new_sessions, new_roles = [], []
+    for n, (session_id, seq, key, _message, _length, _created, role, _gen) in enumerate(docs):
+        slot_of[key] = start + n
+        position[(session_id, seq)] = start + n
+        if session_id not in session_at:
+            session_at[session_id] = len(sessions)
+            sessions.append(session_id)
+        if role not in role_at:
+            role_at[role] = len(roles)
+            roles.append(role)
+        new_sessions.append(session_at[session_id])
+        new_roles.append(role_at[role])
+    session_index = np.concatenate(
+        [base.session_index, np.asarray(new_sessions, dtype=np.int32)]
+    ).astype(np.int32)
+    seqs = np.concatenate([base.seqs, np.asarray([d[1] for d in docs], dtype=np.int64)])
+    created = np.concatenate([base.created, np.asarray([d[5] for d in docs], dtype=np.float64)])
+    lengths = np.concatenate([base.lengths, np.asarray([d[4] for d in docs], dtype=np.float64)])
+    role_index = np.concatenate([base.role_index, np.asarray(new_roles, dtype=np.int16)])
+    grouped: dict[str, tuple[list[int], list[int]]] = {}
+    for term, session_id, seq, tf in postings:
+        slot = position.get((session_id, seq))
+        if slot is None:
+            continue
+        slots, tfs = grouped.setdefault(term, ([], []))
+        slots.append(slot)
+        tfs.append(tf)
+    merged = dict(base.postings)
+    for term, (slots, tfs) in grouped.items():
+        new = (np.asarray(slots, dtype=np.int32), np.asarray(tfs, dtype=np.float64))
+        old = merged.get(term)
+        merged[term] = new if old is None else (
+            np.concatenate([old[0], new[0]]), np.concatenate([old[1], new[1]])
+        )  # fmt: skip
+    before, after = _neighbours(session_index, seqs)
+    return Lexicon(
+        state=state, keys=keys, message_ids=message_ids, slot_of=slot_of, sessions=tuple(sessions),
+        session_index=session_index, seqs=seqs, created=created, lengths=lengths,
+        roles=tuple(roles), role_index=role_index, postings=merged, before=before, after=after,
+    )  # fmt: skip
+
+
+def _neighbours(session_index: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each slot's previous and next slot in its session (by seq), -1 at a session's ends."""
+    size = len(seqs)
+    before = np.full(size, -1, dtype=np.int32)
+    after = np.full(size, -1, dtype=np.int32)
+    if size < 2:
+        return before, after
+    order = np.lexsort((seqs, session_index))
+    same = session_index[order[1:]] == session_index[order[:-1]]
+    before[order[1:][same]] = order[:-1][same]
+    after[order[:-1][same]] = order[1:][same]
+    return before, after
+
+
 __all__ = [
     "K1",
     "MAX_TERM_CHARS",
     "STOPWORDS",
     "B",
+    "DocumentRow",
     "IndexedDoc",
     "LexicalIndex",
+    "Lexicon",
+    "LexiconVersion",
+    "PostingRow",
     "SessionSlots",
     "average_length",
     "idf",

@@ -16,10 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from .lexical import SessionSlots
+
+class Neighbourhood(Protocol):
+    """What the ranking reads of the documents besides scores (``Lexicon``, ``SessionSlots``)."""
+
+    def neighbours(self, slot: int) -> tuple[int | None, int | None]: ...
+
+    def role(self, slot: int) -> str: ...
+
+    def session(self, slot: int) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ def _standardize(values: np.ndarray) -> tuple[float, float]:
 def hybrid_rank(
     dense: Mapping[int, float],
     lexical: np.ndarray,
-    index: SessionSlots,
+    index: Neighbourhood,
     allowed: np.ndarray,
     weights: RankingWeights | None = None,
 ) -> list[tuple[int, float]]:
@@ -92,7 +101,7 @@ def hybrid_rank(
     for slot in candidates:
         if not allowed[slot]:
             continue
-        if _role(index, slot) in weights.self_contained_roles:
+        if index.role(slot) in weights.self_contained_roles:
             ranked.append((slot, lifted(slot) + weights.neighbour * floor))
             continue
         before, after = index.neighbours(slot)
@@ -103,18 +112,12 @@ def hybrid_rank(
     return ranked
 
 
-def _role(index: SessionSlots, slot: int) -> str:
-    doc = index.docs[slot]
-    return str(doc.metadata.get("role", "")) if doc is not None else ""
-
-
-def _session_prior(bases: Mapping[int, float], index: SessionSlots, top: int) -> dict[int, float]:
+def _session_prior(bases: Mapping[int, float], index: Neighbourhood, top: int) -> dict[int, float]:
     """Each candidate's session strength (mean of its session's ``top`` best), standardized."""
     by_session: dict[str, list[float]] = {}
     session_of: dict[int, str] = {}
     for slot, score in bases.items():
-        doc = index.docs[slot]
-        session = doc.session_id if doc is not None else ""
+        session = index.session(slot)
         session_of[slot] = session
         by_session.setdefault(session, []).append(score)
     strength = {s: float(np.mean(sorted(v)[-top:])) for s, v in by_session.items()}

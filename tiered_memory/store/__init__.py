@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..messages import Message
 from ..state import SessionState, StoredDocument, StoredMessage
 from .sessions import DEFAULT_TIMEOUT, SessionTransaction, SqlSessionStore
-from .tier3 import LexicalDocument, LexicalSearch
+from .tier3 import DEFAULT_LEXICON_CACHE_BYTES, LexiconCache
+
+if TYPE_CHECKING:
+    from ..recall.lexical import Lexicon
 
 
 class SessionStore(Protocol):
@@ -59,16 +62,9 @@ class SessionStore(Protocol):
 
     def document_count(self, user_id: str) -> int: ...
 
-    def lexical_search(
-        self,
-        user_id: str,
-        query_terms: Sequence[str],
-        dense_keys: Sequence[str],
-        limit: int,
-        session_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-    ) -> LexicalSearch: ...
+    def lexicon(self, user_id: str) -> Lexicon:
+        """The user's Tier-3 documents and BM25 postings as stored now."""
+        ...
 
     def reindex_user(self, user_id: str) -> int: ...
 
@@ -84,9 +80,9 @@ class SessionStore(Protocol):
 
 
 __all__ = [
+    "DEFAULT_LEXICON_CACHE_BYTES",
     "DEFAULT_TIMEOUT",
-    "LexicalDocument",
-    "LexicalSearch",
+    "LexiconCache",
     "SessionStore",
     "SessionTransaction",
     "SqlSessionStore",

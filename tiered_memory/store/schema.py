@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import StoreError, mask_credentials
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _NUL, _ESC = "\x00", "\ue000"
 _UNESCAPE = re.compile("\ue000(.)", re.DOTALL)
@@ -124,6 +124,11 @@ lexical_users_table = sa.Table(  # a user's BM25 statistics; no row: postings no
     sa.Column("user_id", _NulSafeString(255), primary_key=True),
     sa.Column("documents", sa.Integer, nullable=False),
     sa.Column("total_length", sa.BigInteger, nullable=False),
+    # every change bumps version; removed_at is the version of the last removal; epoch is new
+    # when the row is (a forgotten user who comes back): what a cached lexicon is checked against
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("removed_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("epoch", sa.String(32), nullable=True),
 )
 
 lexical_docs_table = sa.Table(  # each Tier-3 document as BM25 and the ranking see it
@@ -136,8 +141,12 @@ lexical_docs_table = sa.Table(  # each Tier-3 document as BM25 and the ranking s
     sa.Column("doc_key", sa.String(64), nullable=False),  # recall.records.record_key
     sa.Column("length", sa.Integer, nullable=False),
     sa.Column("created_ts", sa.Float, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),  # user's version
 )
 sa.Index("tm_lexical_docs_key", lexical_docs_table.c.user_id, lexical_docs_table.c.doc_key)
+sa.Index(
+    "tm_lexical_docs_generation", lexical_docs_table.c.user_id, lexical_docs_table.c.generation
+)
 
 postings_table = sa.Table(  # (user, term) -> the documents holding it, with what BM25 needs
     "tm_postings",
@@ -180,6 +189,14 @@ facts_table = sa.Table(  # facts about a user with when they held (tiered_memory
     sa.Column("message_id", _NulSafeString(255), nullable=False),
 )
 sa.Index("tm_facts_key", facts_table.c.user_id, facts_table.c.attribute)
+
+fact_marks_table = sa.Table(  # per session: the log position below which facts were extracted
+    "tm_fact_marks",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("session_id", _NulSafeString(255), primary_key=True),
+    sa.Column("upto", sa.Integer, nullable=False),
+)
 
 meta_table = sa.Table(
     "tm_meta",
@@ -246,6 +263,23 @@ def _migrate(conn: Connection) -> None:
     # (tier3.ensure_postings): a user without a tm_lexical_users row has none yet.
     if inspector.has_table("tm_tier3_changes"):
         conn.execute(sa.text("DROP TABLE tm_tier3_changes"))
+    # Version 4 versions each user's postings, for the lexicons recall caches (store.tier3).
+    added = {
+        "tm_lexical_users": ("version BIGINT NOT NULL DEFAULT 0",
+                             "removed_at BIGINT NOT NULL DEFAULT 0", "epoch VARCHAR(32)"),
+        "tm_lexical_docs": ("generation BIGINT NOT NULL DEFAULT 0",),
+    }  # fmt: skip
+    for table, definitions in added.items():
+        have = {c["name"] for c in inspector.get_columns(table)}
+        for definition in definitions:
+            if definition.split()[0] not in have:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {definition}"))
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS tm_lexical_docs_generation"
+            " ON tm_lexical_docs (user_id, generation)"
+        )
+    )
 
 
 def create_engine(url: str, timeout: float) -> Engine:
@@ -307,6 +341,7 @@ __all__ = [
     "create_engine",
     "create_tables",
     "documents_table",
+    "fact_marks_table",
     "facts_table",
     "insert_ignore",
     "leases_table",

@@ -34,7 +34,7 @@ from .schema import (
     messages_table,
     sessions_table,
 )
-from .tier3 import Tier3Tables
+from .tier3 import DEFAULT_LEXICON_CACHE_BYTES, LexiconCache, Tier3Tables
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -235,13 +235,20 @@ class SqlSessionStore(Tier3Tables):
         url: SQLAlchemy URL.
         timeout: the most seconds any single database wait may take (lock, connect, statement);
             past it the call raises :class:`StoreError` instead of hanging.
+        lexicon_cache_bytes: memory for the BM25 lexicons of the users recalled for lately.
     """
 
     def __init__(
-        self, url: str, *, engine: Engine | None = None, timeout: float = DEFAULT_TIMEOUT
+        self,
+        url: str,
+        *,
+        engine: Engine | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        lexicon_cache_bytes: int = DEFAULT_LEXICON_CACHE_BYTES,
     ) -> None:
         self.url = url
         self.timeout = timeout
+        self.lexicons = LexiconCache(lexicon_cache_bytes)
         self.engine = engine or create_engine(url, timeout)
         self._lock = threading.Lock()
         create_tables(self.engine, url)
@@ -272,6 +279,18 @@ class SqlSessionStore(Tier3Tables):
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise self._failed("write", exc) from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        # SQLite's read transaction is a snapshot already; PostgreSQL's default is not
+        options: dict[str, Any] = {"tm_read_only": True}
+        if not self.is_sqlite:
+            options["isolation_level"] = "REPEATABLE READ"
+        try:
+            with self.engine.connect().execution_options(**options) as conn, conn.begin():
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._failed("read", exc) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -484,6 +503,7 @@ class SqlSessionStore(Tier3Tables):
             raise self._failed("checkpoint", exc) from exc
 
     def close(self) -> None:
+        self.lexicons.clear()
         self.engine.dispose()
 
 

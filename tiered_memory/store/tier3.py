@@ -2,23 +2,29 @@
 
 A message is indexed when its document is in ``tm_documents`` (and its vector in the vector
 store). Every document write and every erasure also writes the document's BM25 postings
-(``tm_postings``, ``tm_lexical_docs``, ``tm_lexical_users``) in the same transaction, and recall
-runs BM25 as SQL over them: what one process writes or forgets is what every other process's next
-recall searches, and no process holds a per-user index. The tokenizer and the formula are
-``recall.lexical``'s, so scores equal the in-memory reference (``LexicalIndex``).
+(``tm_postings``, ``tm_lexical_docs``, ``tm_lexical_users``) in the same transaction, and bumps
+the user's lexical version. Recall reads the user's postings as a :class:`~tiered_memory.recall.
+lexical.Lexicon`: a process keeps the lexicons of the users it recalled for lately (bounded, least
+recently used out), and every recall first reads the user's version in the same snapshot: the
+documents added since are read and appended, any removal makes it read anew. So what one process
+writes or forgets is what every other process's next recall searches. The tokenizer and the
+formula are ``recall.lexical``'s (scores equal the in-memory reference, ``LexicalIndex``).
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..errors import StoreError
 from ..state import StoredDocument, StoredMessage
 from .schema import (
     documents_table,
@@ -31,38 +37,73 @@ from .schema import (
     sessions_table,
 )
 
+if TYPE_CHECKING:
+    from ..recall.lexical import DocumentRow, Lexicon, LexiconVersion, PostingRow
+
 Position = tuple[str, int]  # (session_id, seq): a document of one user
 _INSERT_BATCH = 5_000  # rows per executemany
 
 
-@dataclass(frozen=True)
-class LexicalDocument:
-    """A document one recall ranks, with its vector-store key and creation time."""
-
-    document: StoredDocument
-    key: str
-    created_ts: float
+DEFAULT_LEXICON_CACHE_BYTES = 256 * 2**20
 
 
-@dataclass(frozen=True)
-class LexicalSearch:
-    """What the store's BM25 found for one recall: candidates, their neighbours, their scores.
+class LexiconCache:
+    """The lexicons of the users a process recalled for lately, within ``budget`` bytes (the
+    least recently used go first; one bigger than the budget is used but not kept)."""
 
-    ``documents`` holds the best lexical matches (at most the limit asked, after the filters),
-    the dense candidates still in the store, and their previous and next documents in their
-    session. ``scores`` is the BM25 score of each of them by key, absent meaning 0.
-    """
+    def __init__(self, budget: int = DEFAULT_LEXICON_CACHE_BYTES) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[str, Lexicon] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
 
-    documents: tuple[LexicalDocument, ...] = ()
-    scores: Mapping[str, float] = field(default_factory=dict)
-    total_documents: int = 0  # the user's Tier-3 documents (BM25's N)
-    positions: tuple[tuple[str, int], ...] = ()
-    """(session_id, seq) of the first neighbours' other neighbours: never candidates, but they
-    keep those neighbours' own neighbourhood exact."""
+    def get(self, user_id: str) -> Lexicon | None:
+        with self._lock:
+            lexicon = self._entries.get(user_id)
+            if lexicon is not None:
+                self._entries.move_to_end(user_id)
+            return lexicon
+
+    def put(self, user_id: str, lexicon: Lexicon) -> None:
+        with self._lock:
+            old = self._entries.pop(user_id, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            if lexicon.nbytes > self.budget:
+                return
+            self._entries[user_id] = lexicon
+            self._bytes += lexicon.nbytes
+            while self._bytes > self.budget:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.nbytes
+
+    def discard(self, user_id: str) -> None:
+        with self._lock:
+            old = self._entries.pop(user_id, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Tier3Tables:
     """Mixed into :class:`SqlSessionStore`: Tier-3 bookkeeping, and erasure across tiers."""
+
+    lexicons: LexiconCache
+
+    def _snapshot(self) -> AbstractContextManager[Connection]:
+        """A read transaction whose statements all see one state (repeatable read)."""
+        raise NotImplementedError
 
     def _read(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -139,12 +180,18 @@ class Tier3Tables:
         with self._read() as conn:
             if keys is None:
                 rows = conn.execute(query).all()
-            else:
+            else:  # one statement per 200 keys; the user inside every term: SQLite then does
+                # primary-key lookups (with the user outside it scans the user's documents)
                 rows = []
-                for session_id, ids in _by_session(keys).items():
-                    rows += conn.execute(
-                        query.where(d.session_id == session_id, d.message_id.in_(ids))
-                    ).all()
+                wanted = sorted(set(keys))
+                for start in range(0, len(wanted), 200):
+                    pairs = [
+                        sa.and_(
+                            d.user_id == user_id, d.session_id == session, d.message_id == message
+                        )
+                        for session, message in wanted[start : start + 200]
+                    ]
+                    rows += conn.execute(sa.select(documents_table).where(sa.or_(*pairs))).all()
         return [
             StoredDocument(
                 session_id=r.session_id,
@@ -167,37 +214,32 @@ class Tier3Tables:
 
     # --- lexical search ------------------------------------------------------------------
 
-    def lexical_search(
-        self,
-        user_id: str,
-        query_terms: Sequence[str],
-        dense_keys: Sequence[str],
-        limit: int,
-        session_id: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-    ) -> LexicalSearch:
-        """BM25 over the user's documents, in one snapshot; see :class:`LexicalSearch`.
+    def lexicon(self, user_id: str) -> Lexicon:
+        """The user's BM25 lexicon as the store holds it now (see the module docstring).
 
-        The top ``limit`` lexical matches obey the filters (session, created between ``since``
-        and ``until``); dense candidates and neighbours are returned whatever the filters (the
-        ranking masks them). Postings of a user from an older store are built first.
+        One snapshot reads the user's lexical version and what changed since the cached
+        lexicon, if any. Postings of a user from an older store are built first.
         """
+        cached = self.lexicons.get(user_id)
         for attempt in (0, 1):
-            with self._read() as conn:
-                found = _search(
-                    conn, user_id, query_terms, dense_keys, limit, session_id, since, until
-                )
-            if found is not None or attempt:
-                return found or LexicalSearch()
+            with self._snapshot() as conn:
+                state = _state(conn, user_id)
+                if state is not None:
+                    lexicon = _refresh(conn, user_id, state, cached)
+                    break
+            if attempt:  # pragma: no cover - ensure_postings always leaves a row
+                raise StoreError(f"the lexical statistics of user {user_id!r} are missing")
             with self._write() as conn:
                 ensure_postings(conn, user_id)
-        return LexicalSearch()  # pragma: no cover - the loop returns
+        if lexicon is not cached:
+            self.lexicons.put(user_id, lexicon)
+        return lexicon
 
     def lexical_stats(self, user_id: str) -> tuple[int, int] | None:
         """``(documents, total_length)`` of the user's BM25, or None if not built yet."""
         with self._read() as conn:
-            return _stats(conn, user_id)
+            state = _state(conn, user_id)
+        return None if state is None else (state.documents, state.total_length)
 
     def reindex_user(self, user_id: str) -> int:
         """Mark every indexed message of ``user_id`` as waiting again (a lost vector store)."""
@@ -345,7 +387,7 @@ def ensure_postings(conn: Connection, user_id: str) -> None:
     u = lexical_users_table.c
     conn.execute(
         insert_ignore(conn, lexical_users_table).values(
-            user_id=user_id, documents=-1, total_length=0
+            user_id=user_id, documents=-1, total_length=0, epoch=uuid.uuid4().hex
         )
     )
     documents = conn.execute(
@@ -397,18 +439,28 @@ def _index(conn: Connection, user_id: str, documents: Iterable[Any]) -> None:
             for term, tf in counts.items()
         ]  # fmt: skip
     if docs:
+        generation = _count(conn, user_id, len(docs), total)
+        for row in docs:
+            row["generation"] = generation
         _insert(conn, lexical_docs_table, docs)
         _insert(conn, postings_table, postings)
-        _count(conn, user_id, len(docs), total)
 
 
-def _count(conn: Connection, user_id: str, documents: int, length: int) -> None:
+def _count(
+    conn: Connection, user_id: str, documents: int, length: int, *, removal: bool = False
+) -> int:
+    """Add to the user's statistics and bump its lexical version (noting a removal); returns
+    the new version: the generation of the documents written with it."""
     u = lexical_users_table.c
-    conn.execute(
-        sa.update(lexical_users_table)
-        .where(u.user_id == user_id)
-        .values(documents=u.documents + documents, total_length=u.total_length + length)
-    )
+    changes: dict[str, Any] = {
+        "documents": u.documents + documents,
+        "total_length": u.total_length + length,
+        "version": u.version + 1,
+    }
+    if removal:
+        changes["removed_at"] = u.version + 1  # SET reads the row as it was: the new version
+    conn.execute(sa.update(lexical_users_table).where(u.user_id == user_id).values(**changes))
+    return int(conn.execute(sa.select(u.version).where(u.user_id == user_id)).scalar_one())
 
 
 def _positions_of(
@@ -454,174 +506,98 @@ def _unindex_where(conn: Connection, user_id: str, where: Any) -> None:
         return
     conn.execute(sa.delete(postings_table).where(p.user_id == user_id, where(p)))
     conn.execute(sa.delete(lexical_docs_table).where(ld.user_id == user_id, where(ld)))
-    _count(conn, user_id, -int(gone[0]), -int(gone[1] or 0))
+    _count(conn, user_id, -int(gone[0]), -int(gone[1] or 0), removal=True)
 
 
-# --- lexical search: BM25 in SQL -----------------------------------------------------------------
+# --- lexical search: the user's lexicon, read from the postings ---------------------------------
 
 
-def _stats(conn: Connection, user_id: str) -> tuple[int, int] | None:
+def _state(conn: Connection, user_id: str) -> LexiconVersion | None:
+    from ..recall.lexical import LexiconVersion
+
     u = lexical_users_table.c
     row = conn.execute(
-        sa.select(u.documents, u.total_length).where(u.user_id == user_id)
+        sa.select(u.documents, u.total_length, u.version, u.removed_at, u.epoch).where(
+            u.user_id == user_id
+        )
     ).one_or_none()
-    return None if row is None else (int(row.documents), int(row.total_length))
-
-
-def _search(
-    conn: Connection,
-    user_id: str,
-    query_terms: Sequence[str],
-    dense_keys: Sequence[str],
-    limit: int,
-    session_id: str | None,
-    since: float | None,
-    until: float | None,
-) -> LexicalSearch | None:
-    from ..recall.lexical import K1, B, average_length, idf
-
-    stats = _stats(conn, user_id)
-    if stats is None:
+    if row is None or row.documents < 0:
         return None
-    total, length = stats
-    if not total:
-        return LexicalSearch()
+    return LexiconVersion(
+        row.epoch or "", int(row.version), int(row.removed_at), int(row.documents),
+        int(row.total_length),
+    )  # fmt: skip
+
+
+def _refresh(
+    conn: Connection, user_id: str, state: LexiconVersion, cached: Lexicon | None
+) -> Lexicon:
+    """``cached`` if still current, else extended by what was added since, else read anew."""
+    from ..recall.lexical import Lexicon
+
+    if cached is not None and cached.state == state:
+        return cached
+    if (
+        cached is not None
+        and (cached.state.epoch, cached.state.removed_at) == (state.epoch, state.removed_at)
+        and state.version > cached.state.version
+    ):
+        since = cached.state.version
+        extended = cached.extended(
+            state, _document_rows(conn, user_id, since), _posting_rows(conn, user_id, since)
+        )
+        if len(extended) == state.documents:
+            return extended
+    return Lexicon.build(
+        state, _document_rows(conn, user_id, None), _posting_rows(conn, user_id, None)
+    )
+
+
+def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[DocumentRow]:
+    """The user's documents as the lexicon holds them (those added after version ``since``)."""
+    ld, d = lexical_docs_table.c, documents_table.c
+    query = (
+        sa.select(
+            ld.session_id,
+            ld.seq,
+            ld.doc_key,
+            ld.message_id,
+            ld.length,
+            ld.created_ts,
+            d.role,
+            ld.generation,
+        )
+        .select_from(
+            lexical_docs_table.join(
+                documents_table,
+                sa.and_(
+                    d.user_id == ld.user_id,
+                    d.session_id == ld.session_id,
+                    d.message_id == ld.message_id,
+                ),
+            )
+        )
+        .where(ld.user_id == user_id)
+    )
+    if since is not None:
+        query = query.where(ld.generation > since)
+    return [
+        (r[0], int(r[1]), r[2], r[3], int(r[4]), float(r[5]), r[6], int(r[7]))
+        for r in conn.execute(query)
+    ]
+
+
+def _posting_rows(conn: Connection, user_id: str, since: int | None) -> list[PostingRow]:
     p, ld = postings_table.c, lexical_docs_table.c
-    wanted = sorted(set(query_terms))
-    weights: dict[str, float] = {}
-    if wanted:
-        for term, df in conn.execute(
-            sa.select(p.term, sa.func.count())
-            .where(p.user_id == user_id, p.term.in_(wanted))
-            .group_by(p.term)
-        ):
-            weights[term] = idf(total, int(df))
-
-    def score_query(*where: Any) -> Any:
-        tf = sa.cast(p.tf, sa.Float)
-        norm = (
-            tf
-            + K1 * (1.0 - B)
-            + (K1 * B / average_length(total, length)) * sa.cast(p.length, sa.Float)
-        )
-        weight = sa.case(weights, value=p.term, else_=0.0)
-        score = sa.func.sum(weight * tf * (K1 + 1.0) / norm).label("score")
-        return (
-            sa.select(p.session_id, p.seq, score)
-            .where(p.user_id == user_id, p.term.in_(sorted(weights)), *where)
-            .group_by(p.session_id, p.seq)
-        )
-
-    scores: dict[Position, float] = {}
-    if weights:
-        filters = []
-        if session_id is not None:
-            filters.append(p.session_id == session_id)
-        if since is not None:
-            filters.append(p.created_ts >= since)
-        if until is not None:
-            filters.append(p.created_ts <= until)
-        top = score_query(*filters).order_by(sa.desc("score"), p.session_id, p.seq).limit(limit)
-        scores = {(r.session_id, int(r.seq)): float(r.score) for r in conn.execute(top)}
-    complete = len(scores) < limit  # every other document (within the filters) scores 0
-    candidates: set[Position] = set(scores)
-    if dense_keys:
-        candidates.update(
-            (r.session_id, int(r.seq))
-            for r in conn.execute(
-                sa.select(ld.session_id, ld.seq).where(
-                    ld.user_id == user_id, ld.doc_key.in_(sorted(set(dense_keys)))
-                )
+    query = sa.select(p.term, p.session_id, p.seq, p.tf).where(p.user_id == user_id)
+    if since is not None:
+        query = query.select_from(
+            postings_table.join(
+                lexical_docs_table,
+                sa.and_(ld.user_id == p.user_id, ld.session_id == p.session_id, ld.seq == p.seq),
             )
-        )
-    found: dict[Position, LexicalDocument] = {}
-    first = _fetch(conn, user_id, candidates, found)  # their neighbours, not loaded yet
-    second = _fetch(conn, user_id, first, found)  # the neighbours' neighbours: positions only
-    if weights and not complete:
-        missing = sorted((candidates | first) - set(scores))
-        for start in range(0, len(missing), 500):
-            sql, params = _at_positions(postings_table.name, user_id, missing[start : start + 500])
-            rows = conn.execute(score_query(sa.text(sql).bindparams(*params)))
-            scores.update({(r.session_id, int(r.seq)): float(r.score) for r in rows})
-    documents = tuple(
-        found[position] for position in sorted(found, key=lambda x: (x[0], found[x].key))
-    )
-    return LexicalSearch(
-        documents=documents,
-        scores={found[x].key: score for x, score in scores.items() if x in found},
-        total_documents=total,
-        positions=tuple(sorted(second - set(found))),
-    )
+        ).where(ld.generation > since)
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in conn.execute(query)]
 
 
-def _at_positions(table: str, user_id: str, positions: Sequence[Position]) -> tuple[str, list[Any]]:
-    """``table`` rows of ``:user_id`` at ``positions``: one OR term per session, each a key
-    lookup (the user inside every term: SQLite then unions key searches instead of scanning the
-    user), the seqs inlined (integers), the session ids bound; cheap to compile, the same SQL
-    on SQLite and PostgreSQL."""
-    by_session: dict[str, list[int]] = {}
-    for session_id, seq in positions:
-        by_session.setdefault(session_id, []).append(int(seq))
-    terms: list[str] = []
-    params: list[Any] = [sa.bindparam("user_id", user_id, type_=_SESSION_ID)]
-    for n, (session_id, seqs) in enumerate(sorted(by_session.items())):
-        listed = ", ".join(str(seq) for seq in sorted(set(seqs)))
-        terms.append(
-            f"({table}.user_id = :user_id AND {table}.session_id = :ps{n}"
-            f" AND {table}.seq IN ({listed}))"
-        )
-        params.append(sa.bindparam(f"ps{n}", session_id, type_=_SESSION_ID))
-    return "(" + " OR ".join(terms) + ")", params
-
-
-_SESSION_ID = lexical_docs_table.c.session_id.type
-_FETCH = """
-SELECT ld.session_id, ld.seq, ld.doc_key, ld.created_ts, d.message_id, d.role, d.name,
-    d.created_at, d.text,
-    (SELECT MAX(o.seq) FROM tm_lexical_docs o
-        WHERE o.user_id = ld.user_id AND o.session_id = ld.session_id AND o.seq < ld.seq)
-        AS prev_seq,
-    (SELECT MIN(o.seq) FROM tm_lexical_docs o
-        WHERE o.user_id = ld.user_id AND o.session_id = ld.session_id AND o.seq > ld.seq)
-        AS next_seq
-FROM tm_lexical_docs ld
-JOIN tm_documents d
-    ON d.user_id = ld.user_id AND d.session_id = ld.session_id AND d.message_id = ld.message_id
-WHERE {where}
-"""
-
-
-def _fetch(
-    conn: Connection,
-    user_id: str,
-    positions: Iterable[Position],
-    found: dict[Position, LexicalDocument],
-) -> set[Position]:
-    """Load the documents at ``positions`` into ``found``; returns their unseen neighbours."""
-    wanted = sorted(set(positions) - set(found))
-    unseen: set[Position] = set()
-    d, ld = documents_table.c, lexical_docs_table.c
-    for start in range(0, len(wanted), 500):
-        where, params = _at_positions("ld", user_id, wanted[start : start + 500])
-        query = (
-            sa.text(_FETCH.format(where=where))
-            .bindparams(*params)
-            .columns(
-                ld.session_id, ld.seq, ld.doc_key, ld.created_ts, d.message_id, d.role, d.name,
-                d.created_at, d.text, sa.column("prev_seq", sa.Integer),
-                sa.column("next_seq", sa.Integer),
-            )
-        )  # fmt: skip
-        for r in conn.execute(query):
-            document = StoredDocument(
-                session_id=r.session_id, message_id=r.message_id, seq=int(r.seq), role=r.role,
-                created_at=r.created_at, text=r.text, name=r.name,
-            )  # fmt: skip
-            found[(r.session_id, int(r.seq))] = LexicalDocument(
-                document, r.doc_key, float(r.created_ts)
-            )
-            unseen.update((r.session_id, int(n)) for n in (r.prev_seq, r.next_seq) if n is not None)
-    return unseen - set(found)
-
-
-__all__ = ["LexicalDocument", "LexicalSearch", "Tier3Tables", "ensure_postings"]
+__all__ = ["DEFAULT_LEXICON_CACHE_BYTES", "LexiconCache", "Tier3Tables", "ensure_postings"]
