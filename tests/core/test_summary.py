@@ -252,3 +252,34 @@ def test_the_speakers_own_event_keeps_its_weight_after_the_rewrite() -> None:
     note = "recently walked down aisle as bridesmaid at my cousin's wedding"
     assert clause_score(note) == selection_score(f"I {note}") > 0
     assert clause_score("this is nice") == 0.0
+
+
+def test_an_assistants_own_i_is_no_fact_but_what_it_names_is() -> None:
+    from tiered_memory.summary.extractive import clause_score
+
+    # "I am committed to ..." is the assistant drafting text, not a fact about anyone.
+    assert clause_score("I am confident that this helps", "assistant") == 0.0
+    assert clause_score("I am confident that this helps") > 0
+    named = clause_score("recommend Aquaclear 20 filter for 10-gallon tank", "assistant")
+    assert named > clause_score("Aquaclear 20 filter for 10-gallon tank", "assistant") > 0
+
+
+def test_a_request_to_the_assistant_ranks_below_a_fact_about_the_speaker() -> None:
+    from tiered_memory.summary.extractive import clause_score
+
+    fact = clause_score("adopted cat Luna in March")
+    assert clause_score("write poem about cat Luna in March") < fact
+    assert clause_score("you mentioned cat Luna in March") < fact
+
+
+def test_under_budget_the_users_fact_outlasts_the_assistants_first_person_prose() -> None:
+    messages = (
+        Message(role="user", content="I adopted a rescue cat named Luna."),
+        Message(
+            role="assistant",
+            content="As your coach, I am confident that I will help you reach the AMD Co-op "
+            "Student role.",
+        ),
+    )
+    summary = ExtractiveSummarizer().summarize(SummaryRequest("", messages, 16))
+    assert summary == "User: adopted rescue cat named Luna"

@@ -498,11 +498,55 @@ _SPEAKER_VERB = re.compile(
 )
 
 
-def clause_score(clause: str) -> float:
-    """How much a compact clause is worth keeping under a tight budget (0 = nothing)."""
+_REQUEST = re.compile(
+    r"^(?:can|could|would|will) you\b|^(?:write|modify|give|make|create|explain|tell|list|"
+    r"summari[sz]e|rewrite|rephrase|translate|generate|provide|help|suggest|describe|show|find|"
+    r"compare|calculate|recommend|add|remove|change|fix|convert|draft|edit|expand|continue|act|"
+    r"imagine|pretend|design|develop|outline|compose|answer|analy[sz]e|identify|include|"
+    r"elaborate|simplify|shorten|format|proofread|paraphrase|check|review|let me know)\b",
+    re.IGNORECASE,
+)
+_ADDRESSEE = re.compile(r"\b(?:you|your|you're|you've|you'll|yours)\b", re.IGNORECASE)
+_RECOMMENDATION = re.compile(
+    r"\b(?:recommend\w*|suggest\w*|try|consider|opt for|go with|best|ideal|popular|known for)\b",
+    re.IGNORECASE,
+)
+
+
+def _assistant_score(clause: str) -> float:
+    """What an assistant's note is worth: the concrete things it named (places, products,
+    numbers, dates), most of all in a recommendation; its own "I" is no fact about anyone."""
+    text = clause.strip()
+    if len(text) < 4 or _FILLER.match(text):
+        return 0.0
+    score = 0.0
+    if _NUMBER.search(text):
+        score += 1.5
+    if _DATE.search(text):
+        score += 1.5
+    score += min(len(_PROPER_NOUN.findall(text)), 3) * 0.75
+    if score and _RECOMMENDATION.search(text):
+        score += 1.0
+    if text.endswith("?"):
+        score *= 0.5
+    return score
+
+
+def clause_score(clause: str, speaker: str = "user") -> float:
+    """How much a compact clause is worth keeping under a tight budget (0 = nothing).
+
+    ``speaker="assistant"`` scores an assistant's note (:func:`_assistant_score`). A person's
+    request to the assistant ("write me a poem") or a note about the other party ("you said")
+    is worth less than a fact about the speaker."""
+    if speaker == "assistant":
+        return _assistant_score(clause)
     score = selection_score(f"I {clause}" if _SPEAKER_VERB.match(clause) else clause)
     if re.match(r"^(?:named|prefers|likes|loves|hates|wants|needs|has|will|works|lives)\b", clause):
         score += 1.0  # what the speaker said about themselves
+    if _REQUEST.match(clause):
+        score *= 0.5
+    elif _ADDRESSEE.search(clause):
+        score *= 0.7
     return score
 
 
@@ -513,6 +557,11 @@ class _Clause:
     score: float  # clause_score: what the budget keeps
     tokens: int
     age: float  # larger = newer
+
+
+def _speaker(label: str) -> str:
+    """How a line's notes are scored: an assistant's, or a person's."""
+    return "assistant" if label == "Assistant" else "user"
 
 
 def _label(name: str | None, role: str) -> str:
@@ -608,7 +657,7 @@ class ExtractiveSummarizer:
         self.max_clause_tokens = max_clause_tokens
         self.max_growth = max_growth
         self.min_growth_tokens = min_growth_tokens
-        self._analysed: dict[str, tuple[str, frozenset[str], float, int]] = {}
+        self._analysed: dict[tuple[str, str], tuple[str, frozenset[str], float, int]] = {}
 
     def summarize(self, request: SummaryRequest) -> str:
         notes = self._parse(request.previous_summary)
@@ -628,7 +677,8 @@ class ExtractiveSummarizer:
                 if rank < self.min_score:
                     continue
                 for text in compress_sentence(sentence, self.min_score / 2):
-                    candidates.append((rank, len(candidates), label, self._clause(text, 1.0)))
+                    clause = self._clause(text, 1.0, _speaker(label))
+                    candidates.append((rank, len(candidates), label, clause))
         allowed = max(self.min_growth_tokens, int(self.max_growth * input_tokens))
         chosen: list[tuple[float, int, str, _Clause]] = []
         for candidate in sorted(candidates, key=lambda c: (-c[0], c[1])):
@@ -643,8 +693,8 @@ class ExtractiveSummarizer:
     async def asummarize(self, request: SummaryRequest) -> str:
         return self.summarize(request)
 
-    def _clause(self, text: str, age: float) -> _Clause:
-        known = self._analysed.get(text)
+    def _clause(self, text: str, age: float, speaker: str = "user") -> _Clause:
+        known = self._analysed.get((speaker, text))
         if known is None:
             cut = text
             if self.counter.count_text(text) > self.max_clause_tokens:
@@ -652,10 +702,15 @@ class ExtractiveSummarizer:
             if self.counter.count_text(cut) > self.max_clause_tokens:
                 cut = self.counter.truncate(cut, self.max_clause_tokens)
                 cut = (cut.rsplit(" ", 1)[0] if " " in cut.strip() else cut).rstrip(" ,.:-")
-            known = (cut, _content_words(cut), clause_score(cut), self.counter.count_text(cut))
+            known = (
+                cut,
+                _content_words(cut),
+                clause_score(cut, speaker),
+                self.counter.count_text(cut),
+            )
             if len(self._analysed) >= 100_000:
                 self._analysed.clear()
-            self._analysed[text] = known
+            self._analysed[(speaker, text)] = known
         return _Clause(known[0], known[1], known[2], known[3], age)
 
     def _shorten(self, text: str) -> str:
@@ -691,7 +746,7 @@ class ExtractiveSummarizer:
             parts = [clean_text(p).strip(" .") for p in body.split(_CLAUSE_SEPARATOR)]
             parts = [p for p in parts if p]
             for index, text in enumerate(parts):
-                notes.add(label, self._clause(text, (index + 1) / len(parts)))
+                notes.add(label, self._clause(text, (index + 1) / len(parts), _speaker(label)))
         return notes
 
     @staticmethod
