@@ -210,3 +210,105 @@ def overflow_turns(prompt_tokens: Iterable[int], windows: Sequence[int]) -> dict
     """Per context-window size, how many calls would not fit (the prompt alone exceeds it)."""
     sizes = list(prompt_tokens)
     return {str(w): sum(1 for t in sizes if t > w) for w in windows}
+
+
+@dataclass(frozen=True)
+class Sized:
+    """A message as the budget counts it (``budget``) and as the cache compares it (``cache``)."""
+
+    budget: int
+    cache: int
+
+
+def best_cache_share(
+    conversations: Sequence[Sequence[Sized]],
+    summary: Sized,
+    budget: int,
+    rule: CacheRule,
+    priming: int = 0,
+) -> float:
+    """The highest cache-hit share (over all ``conversations``, one prompt per message) of prompts
+    laid out as a summary (present from the first cut on) followed by a contiguous tail of the
+    log, ending at the newest message, whose messages total at most ``budget``: the best choice
+    of cut points in hindsight. Billed tokens per prompt = budget sizes + ``priming``; the cache
+    compares ``cache`` sizes (as ``token-cost`` does).
+
+    A bound for the layout, not a policy: each turn keeps the previous start (its prompt extends
+    the previous one and is cached per ``rule``) or cuts to a later start (nothing cached: the
+    summary changes at a cut, and alone it is under any caching minimum here). Every message boundary may be a cut, the summary never changes size, and a
+    message that cannot fit is shown alone. Solved exactly by dynamic programming over the start
+    of the tail, maximizing ``cached - r * billed`` for the ratio ``r`` (Dinkelbach's method).
+    """
+    logs = [list(sizes) for sizes in conversations if sizes]
+    ratio = 0.0
+    for _ in range(20):
+        runs = [_best_schedule(sizes, summary, budget, rule, priming, ratio) for sizes in logs]
+        cached, billed = sum(c for c, _ in runs), sum(t for _, t in runs)
+        share = cached / billed if billed else 0.0
+        if share <= ratio + 1e-9:
+            return ratio
+        ratio = share
+    return ratio
+
+
+_State = tuple[float, int, int, int]  # value, cached, billed, cache length of the last prompt
+
+
+def _best_schedule(
+    sizes: Sequence[Sized], summary: Sized, budget: int, rule: CacheRule, priming: int,
+    ratio: float,
+) -> tuple[int, int]:  # fmt: skip
+    """(cached, billed) tokens of the schedule maximizing ``cached - ratio * billed``."""
+    spent, seen = [0], [0]
+    for size in sizes:
+        spent.append(spent[-1] + size.budget)
+        seen.append(seen[-1] + size.cache)
+
+    def prompt(start: int, turn: int, shown: bool) -> tuple[int, int]:
+        extra = (summary.budget, summary.cache) if shown else (0, 0)
+        return (
+            spent[turn + 1] - spent[start] + extra[0],
+            seen[turn + 1] - seen[start] + extra[1],
+        )
+
+    first = sizes[0].budget + priming
+    states: dict[tuple[int, bool], _State] = {
+        (0, False): (-ratio * first, 0, first, sizes[0].cache)
+    }
+    for turn in range(1, len(sizes)):
+        nxt: dict[tuple[int, bool], _State] = {}
+
+        for (start, shown), (value, cached, billed, last) in states.items():
+            counted, length = prompt(start, turn, shown)
+            if counted <= budget:
+                hit = min(rule.cached_shared(last, length), counted + priming)
+                bill = counted + priming
+                _offer(
+                    nxt,
+                    (start, shown),
+                    (value + hit - ratio * bill, cached + hit, billed + bill, length),
+                )
+        # a cut to ``new_start`` may follow any state that starts before it; nothing is cached
+        ordered = sorted(states.items(), key=lambda item: item[0][0])
+        best: _State | None = None
+        index = 0
+        for new_start in range(ordered[0][0][0] + 1, turn + 1):
+            while index < len(ordered) and ordered[index][0][0] < new_start:
+                if best is None or ordered[index][1][0] > best[0]:
+                    best = ordered[index][1]
+                index += 1
+            counted, length = prompt(new_start, turn, True)
+            if best is None or (counted > budget and new_start < turn):
+                continue
+            bill = counted + priming
+            _offer(
+                nxt, (new_start, True), (best[0] - ratio * bill, best[1], best[2] + bill, length)
+            )
+        states = nxt
+    _, cached, billed, _ = max(states.values())
+    return cached, billed
+
+
+def _offer(states: dict[tuple[int, bool], _State], key: tuple[int, bool], state: _State) -> None:
+    if key not in states or states[key][0] < state[0]:
+        states[key] = state

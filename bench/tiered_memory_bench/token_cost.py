@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tiered_memory import Message
+from tiered_memory.tokens import REPLY_PRIMING_TOKENS
+
 from .billing import (
     ANTHROPIC_HAIKU,
     CONTEXT_WINDOWS,
@@ -20,6 +23,8 @@ from .billing import (
     CacheRule,
     Price,
     PromptBill,
+    Sized,
+    best_cache_share,
     dollars,
     overflow_turns,
     shared_prefix_of_messages,
@@ -56,10 +61,19 @@ class PromptTokenizer:
         return out
 
 
+#: Why a prompt token was not served from the cache (OpenAI rule): the prompt did not extend the
+#: previous one (``prefix_break``: the whole prompt is new); it or the prefix it shares is under
+#: the 1,024-token minimum (``below_minimum``, the first prompt included); it extends the
+#: previous prompt, and the token is new since (``new_tokens``: this turn's message) or lies past
+#: the last 128-token step of the shared prefix (``rounding``).
+UNCACHED_CAUSES = ("prefix_break", "below_minimum", "new_tokens", "rounding")
+
+
 @dataclass
 class Replay:
     """Per turn: the prompt tokens sent and the summarizer input tokens spent; per cache rule,
-    the prompt tokens a provider would serve from its cache."""
+    the prompt tokens a provider would serve from its cache; the OpenAI rule's uncached tokens
+    by cause; each message's size and the largest summary message (for the layout's bound)."""
 
     prompt_tokens: list[int] = field(default_factory=list)
     summarizer_input_tokens: list[int] = field(default_factory=list)
@@ -70,6 +84,9 @@ class Replay:
     bills: dict[str, PromptBill] = field(
         default_factory=lambda: {name: PromptBill() for name in RULES}
     )
+    uncached: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNCACHED_CAUSES, 0))
+    message_sizes: list[Sized] = field(default_factory=list)
+    summary_size: Sized | None = None
 
 
 def replay(
@@ -96,12 +113,23 @@ def replay(
             ids = tokenize(prompt)
             shared = shared_prefix_of_messages(ids, previous)
             length = sum(len(m) for m in ids)
+            cause = None
             if previous is not None:
                 cause = break_cause(ids, previous, prompt, previous_prompt)
                 if cause is not None:
                     out.prefix_breaks[cause] += 1
             if length < OPENAI.min_tokens:
                 out.prefix_breaks["below_minimum"] += 1
+            record_sizes(out, turn.chat_role, turn.text, prompt, ids, tokenize)
+            uncached = tokens - min(OPENAI.cached_shared(shared, length), tokens)
+            if cause is not None:
+                out.uncached["prefix_break"] += uncached
+            elif length < OPENAI.min_tokens or shared < OPENAI.min_tokens:
+                out.uncached["below_minimum"] += uncached
+            else:
+                rounding = min(uncached, shared - OPENAI.cached_shared(shared, length))
+                out.uncached["rounding"] += rounding
+                out.uncached["new_tokens"] += uncached - rounding
             for name, rule in RULES.items():
                 bill = out.bills[name]
                 cached = min(rule.cached_shared(shared, length), tokens)
@@ -115,6 +143,33 @@ def replay(
     finally:
         memory.close()
     return out
+
+
+def record_sizes(
+    out: Replay,
+    role: str,
+    text: str,
+    prompt: Sequence[dict[str, Any]],
+    ids: Sequence[tuple[int, ...]],
+    tokenize: PromptTokenizer,
+) -> None:
+    """The new message's size, and the largest leading system message (the summary) so far."""
+    count = counter()
+    out.message_sizes.append(
+        Sized(
+            count.count_message(Message(role=role, content=text)),
+            len(tokenize([{"role": role, "content": text}])[0]),
+        )
+    )
+    if prompt and prompt[0].get("role") == "system":
+        head = Sized(
+            count.count_message(
+                Message(role="system", content=str(prompt[0].get("content") or ""))
+            ),
+            len(ids[0]),
+        )
+        if out.summary_size is None or head.cache > out.summary_size.cache:
+            out.summary_size = head
 
 
 def break_cause(
@@ -212,6 +267,8 @@ def run_token_cost(
                     total.summarizer_calls += run.summarizer_calls
                     for cause, count in run.prefix_breaks.items():
                         total.prefix_breaks[cause] += count
+                    for cause, count in run.uncached.items():
+                        total.uncached[cause] += count
         except Exception as exc:  # recorded, never dropped silently
             traceback.print_exc()
             out["skipped"][name] = f"failed: {type(exc).__name__}: {exc}"
@@ -223,8 +280,12 @@ def run_token_cost(
             "summarizer_calls": total.summarizer_calls,
             "summarizer_input_tokens": sum(total.summarizer_input_tokens),
             "prefix_breaks": dict(total.prefix_breaks),
+            "uncached_tokens_by_cause": dict(total.uncached),
             **billing_row(runs, budgets, cache=True),
         }
+        bound = layout_bound(runs, budgets)
+        if bound is not None:
+            out["systems"][name]["cache_hit_share_bound"] = bound
         out["dollars_per_conversation"][name] = {
             "cached": [
                 billing_row([r], budgets, cache=True)["cost_usd"][DOLLAR_SHEET] for r in runs
@@ -244,6 +305,21 @@ def run_token_cost(
         }
     add_ratios(out)
     return out
+
+
+def layout_bound(runs: Sequence[Replay], budgets: Budgets) -> float | None:
+    """:func:`~tiered_memory_bench.billing.best_cache_share` for a system whose prompts start
+    with a summary message (its largest one; None if it never showed one): the highest
+    cache-hit share (OpenAI rule) that any choice of cut points could give its layout here."""
+    sizes = [r.summary_size for r in runs if r.summary_size is not None]
+    if not sizes:
+        return None
+    summary = max(sizes, key=lambda size: size.cache)
+    conversations = [r.message_sizes for r in runs]
+    share = best_cache_share(
+        conversations, summary, budgets.prompt_tokens, OPENAI, REPLY_PRIMING_TOKENS
+    )
+    return round(share, 4)
 
 
 def billing_row(runs: Sequence[Replay], budgets: Budgets, cache: bool) -> dict[str, Any]:

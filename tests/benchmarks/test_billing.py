@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 from tiered_memory_bench.billing import (
     ANTHROPIC_HAIKU,
     OPENAI,
     PRICES,
+    CacheRule,
     PromptBill,
+    Sized,
+    best_cache_share,
     bill_prompts,
     common_prefix,
     dollars,
@@ -115,3 +121,87 @@ def test_a_prefix_break_is_blamed_on_the_first_message_that_differs() -> None:
     assert break_cause(tok(resummarized), tok(before), resummarized, before) == "summary"
     assert break_cause(tok(slid), tok(before), slid, before) == "messages"
     assert break_cause(tok(chat[:1]), tok(chat[:2]), chat[:1], chat[:2]) == "messages"
+
+
+def _toy_rule() -> CacheRule:
+    return CacheRule("toy", min_tokens=30, step=10, writes_billed=False)
+
+
+def _brute_force_share(sizes: list[int], summary: int, budget: int, rule: CacheRule) -> float:
+    """Every cut schedule of a short log, enumerated: the best cache-hit share."""
+    best = 0.0
+
+    def walk(turn: int, start: int, shown: bool, last: int, cached: int, billed: int) -> None:
+        nonlocal best
+        if turn == len(sizes):
+            best = max(best, cached / billed)
+            return
+        for new_start in range(start, turn + 1):
+            cut = new_start != start
+            with_summary = shown or cut
+            length = sum(sizes[new_start : turn + 1]) + (summary if with_summary else 0)
+            if length > budget and new_start < turn:
+                continue
+            hit = 0 if cut or turn == 0 else rule.cached_shared(last, length)
+            walk(turn + 1, new_start, with_summary, length, cached + hit, billed + length)
+
+    walk(0, 0, False, 0, 0, 0)
+    return best
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[12, 9, 15, 20, 7, 11, 14, 9], [25, 5, 5, 30, 5, 5, 25, 5], [40, 3, 3, 3, 3, 40, 3]],
+)
+def test_the_layout_bound_is_the_best_of_every_cut_schedule(sizes: list[int]) -> None:
+    rule = _toy_rule()
+    bound = best_cache_share([[Sized(s, s) for s in sizes]], Sized(8, 8), 60, rule)
+    assert bound == pytest.approx(_brute_force_share(sizes, 8, 60, rule), abs=1e-6)
+
+
+def test_the_layout_bound_of_a_log_that_always_fits_is_append_only() -> None:
+    sizes = [Sized(10, 10)] * 8
+    prompts = [list(range(10 * (n + 1))) for n in range(8)]
+    expected = bill_prompts(prompts, _toy_rule()).cache_hit_share
+    assert best_cache_share([sizes], Sized(5, 5), 1000, _toy_rule()) == pytest.approx(expected)
+
+
+def test_uncached_tokens_are_split_by_cause_and_add_up(tmp_path: Path) -> None:
+    from tiered_memory_bench.chat_memories import Budgets
+    from tiered_memory_bench.fakes import Meter
+    from tiered_memory_bench.locomo import Conversation, Turn
+    from tiered_memory_bench.token_cost import UNCACHED_CAUSES, replay
+
+    class Sliding:
+        """The last 12 messages after a fixed summary: the start moves every turn past 12."""
+
+        name = "sliding"
+
+        def __init__(self, budgets: Budgets, workdir: Path, conversation_id: str) -> None:
+            self.meter = Meter()
+            self.messages: list[dict[str, str]] = []
+
+        def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
+            self.messages.append({"role": role, "content": content})
+
+        def prompt(self) -> list[dict[str, str]]:
+            return [{"role": "system", "content": "notes"}, *self.messages[-12:]]
+
+        def close(self) -> None:
+            self.messages.clear()
+
+    when = datetime(2024, 1, 1)
+    turns = [
+        Turn("c", 1, i, f"D1:{i}", "a" if i % 2 else "b", f"turn {i} " + "word " * 150, when, bool(i % 2))
+        for i in range(20)
+    ]  # fmt: skip
+    conversation = Conversation("c", "a", "b", {1: turns}, {1: when})
+    run = replay(Sliding, conversation, Budgets(), tmp_path, "sliding")
+    bill = run.bills["openai"]
+    assert set(run.uncached) == set(UNCACHED_CAUSES)
+    assert sum(run.uncached.values()) == bill.prompt_tokens - bill.cached_tokens
+    assert run.uncached["prefix_break"] > 0  # turns 13-20 drop the oldest message
+    assert run.uncached["below_minimum"] > 0  # the first prompts are short
+    assert run.uncached["new_tokens"] > 0 and run.uncached["rounding"] > 0
+    assert run.prefix_breaks["messages"] == 8
+    assert run.summary_size is not None and len(run.message_sizes) == 20
