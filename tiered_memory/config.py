@@ -21,8 +21,9 @@ class MemoryConfig:
     Args:
         window_tokens: Tier-1 budget: the raw recent messages never exceed it after an add.
         summary_tokens: Tier-2 budget: the running summary is re-condensed above it.
-        evict_to: when the window overflows, evict the oldest messages until it is at most
-            ``evict_to * window_tokens`` (a low watermark, so the summarizer is not called each turn).
+        evict_to: when the window overflows, evict the oldest messages until it is nearest
+            ``evict_to * window_tokens`` (a low watermark, so the summarizer is not called each turn;
+            ``window.plan_eviction``).
         model: the chat model the context is built for; picks the tiktoken encoding and, with an
             API key, the default summarizer model.
         summarizer_batch_tokens: the most message tokens given to one summarizer call.
@@ -68,7 +69,7 @@ class MemoryConfig:
 
     window_tokens: int = 2000
     summary_tokens: int = 500
-    evict_to: float = 0.5
+    evict_to: float = 0.4
     model: str = "gpt-4o-mini"
     summarizer_batch_tokens: int = 4000
     summarizer_timeout: float = 60.0

@@ -73,11 +73,14 @@ def valid_cut_points(messages: Sequence[Message]) -> list[int]:
 def plan_eviction(window: Sequence[StoredMessage], budget: int, low_watermark: int) -> EvictionPlan:
     """What to evict so the window fits ``budget``.
 
-    Nothing happens while the window fits. Once it overflows, evict the oldest units until at most
-    ``low_watermark`` tokens remain (the smallest safe cut that reaches it), but never the newest
-    unit while it fits the budget on its own: the model must see the turn it is answering. A
-    newest unit larger than the whole budget is evicted too: it stays in history and goes to the
-    summary path rather than breaking the budget.
+    Nothing happens while the window fits. Once it overflows, evict the oldest units so that the
+    tokens left are *nearest* ``low_watermark``: the smallest safe cut that reaches it, or the cut
+    just before when that leaves strictly closer above it (with ~500-token messages, stopping at
+    the first cut under the watermark can leave far less than it: a short window, a prompt under
+    a provider's caching minimum, an eviction again a few turns later). Never the newest unit
+    while it fits the budget on its own: the model must see the turn it is answering. A newest
+    unit larger than the whole budget is evicted too: it stays in history and goes to the summary
+    path rather than breaking the budget.
     """
     total = sum(item.tokens for item in window)
     if total <= budget:
@@ -89,11 +92,19 @@ def plan_eviction(window: Sequence[StoredMessage], budget: int, low_watermark: i
     cuts = valid_cut_points(messages)
     newest_unit = max((c for c in cuts if c < len(window)), default=0)
     keep_newest = total - prefix[newest_unit] <= budget
+    previous = 0
     for cut in cuts:
         if keep_newest and cut > newest_unit:
             break
-        if total - prefix[cut] <= low_watermark or (keep_newest and cut == newest_unit):
+        left = total - prefix[cut]
+        if left <= low_watermark:
+            above = total - prefix[previous]
+            if previous and above <= budget and above - low_watermark < low_watermark - left:
+                return EvictionPlan(previous, prefix[previous])
             return EvictionPlan(cut, prefix[cut])
+        if keep_newest and cut == newest_unit:
+            return EvictionPlan(cut, prefix[cut])
+        previous = cut
     return EvictionPlan(len(window), total)
 
 

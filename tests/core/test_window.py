@@ -34,6 +34,37 @@ def test_overflow_evicts_down_to_the_low_watermark() -> None:
     assert plan.evict_tokens == 40
 
 
+def test_overflow_stops_just_above_the_watermark_when_that_is_nearer() -> None:
+    sizes = [300, 500, 500, 400, 350]  # 2,050 tokens, watermark 800
+    items = [StoredMessage(user(f"m{i}"), t, i) for i, t in enumerate(sizes)]
+    plan = plan_eviction(items, budget=2000, low_watermark=800)
+    assert plan.evict_count == 3  # 750 tokens left (50 under) beat 1,250 (450 above)
+    sizes = [300, 500, 500, 600, 350]  # the next cut leaves 350, the one before 950: nearer
+    items = [StoredMessage(user(f"m{i}"), t, i) for i, t in enumerate(sizes)]
+    plan = plan_eviction(items, budget=2000, low_watermark=800)
+    assert plan.evict_count == 3 and plan.evict_tokens == 1300
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 600), min_size=1, max_size=30), st.floats(0.1, 0.9))
+def test_what_an_eviction_leaves_is_nearest_the_watermark_of_all_safe_cuts(
+    sizes: list[int], ratio: float
+) -> None:
+    budget = 2000
+    low = int(budget * ratio)
+    items = [StoredMessage(user(f"m{i}"), t, i) for i, t in enumerate(sizes)]
+    plan = plan_eviction(items, budget, low)
+    total = sum(sizes)
+    if total <= budget:
+        assert plan.evict_count == 0
+        return
+    left = total - plan.evict_tokens
+    assert left <= budget
+    if plan.evict_count < len(items):  # the newest message always fits here: never evicted
+        fitting = [sum(sizes[c:]) for c in range(1, len(items)) if sum(sizes[c:]) <= budget]
+        assert abs(left - low) <= min(abs(r - low) for r in fitting)
+
+
 def test_tool_call_and_its_results_move_together() -> None:
     messages = [user(), call("a", "b"), result("a"), result("b"), user()]
     assert valid_cut_points(messages) == [0, 1, 4, 5]
