@@ -283,3 +283,13 @@ def test_under_budget_the_users_fact_outlasts_the_assistants_first_person_prose(
     )
     summary = ExtractiveSummarizer().summarize(SummaryRequest("", messages, 16))
     assert summary == "User: adopted rescue cat named Luna"
+
+
+def test_under_budget_two_short_facts_outlast_one_long_clause() -> None:
+    long = (
+        "I have been thinking about planning another long solo trip around South America with "
+        "two old friends from my college days, maybe in the summer."
+    )
+    texts = (long, "I adopted a cat named Luna.", "I moved to Denver in 2021.")
+    summary = ExtractiveSummarizer().summarize(request("", *texts, max_tokens=24))
+    assert summary == "User: adopted cat named Luna; moved to Denver in 2021"

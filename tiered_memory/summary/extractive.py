@@ -550,6 +550,16 @@ def clause_score(clause: str, speaker: str = "user") -> float:
     return score
 
 
+_CLAUSE_TOKENS = 16  # a typical note's length: its worth is its score
+
+
+def _worth_per_token(clause: _Clause) -> float:
+    """A note's score for the budget: per token of the budget it takes, damped (square root) so a
+    rich note still outranks a bare one. Two short facts in the room of one long clause keep
+    more of what was said; long clauses are most often cut prose."""
+    return clause.score * (_CLAUSE_TOKENS / max(clause.tokens, 4)) ** 0.5
+
+
 @dataclass
 class _Clause:
     text: str
@@ -639,7 +649,8 @@ class ExtractiveSummarizer:
         min_growth_tokens: the growth always allowed, so a short batch still keeps its facts.
         counter: a token counter (default: the shared one for ``model``).
 
-    Over budget, the lowest-scoring clauses are dropped first, older before newer at equal score;
+    Over budget, the clauses worth least per token are dropped first (:func:`clause_score`,
+    damped by length), older before newer at equal worth;
     a summary with any fact in it is never empty (the best clause is cut to fit).
     """
 
@@ -763,7 +774,7 @@ class ExtractiveSummarizer:
         total += sum(self.counter.count_text(label) + 2 for label in kept)
         # Weakest first; what the user said counts 1.25x; among equals the oldest goes first.
         weighted = [
-            (round((1.25 if label == "User" else 1.0) * c.score * 2), c.age, c)
+            (round((1.25 if label == "User" else 1.0) * _worth_per_token(c) * 2), c.age, c)
             for label, cs in notes.speakers.items()
             for c in cs.values()
         ]
