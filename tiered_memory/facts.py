@@ -5,6 +5,10 @@ Paris, valid from May until October, and Berlin, valid since October. A new valu
 closes the open fact (``valid_to``), never deletes it; "I no longer live in Berlin" closes it
 without a successor. ``recorded_at`` is when the memory learned the fact.
 
+Besides such keyed facts, the offline extractor keeps *said* facts: a first-person sentence
+that states an event or a state ("I just finished my fifth issue", "I have a pottery class on
+Fridays"), dated and keyed by its content words, a short key for the turn it came from.
+
 Pure part: the :class:`FactExtractor` protocol, :class:`OfflineFactExtractor` (English
 first-person patterns) and :func:`supersede`. Store part: :class:`FactBook` (one user, the
 session store's ``tm_facts`` table). Compaction calls :meth:`FactBook.observe_upto` after each
@@ -16,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, InvalidMessageError, StoreError
 from .messages import Message
-from .store.schema import _NulSafeString, facts_table, insert_ignore, messages_table
+from .store.schema import fact_marks_table, facts_table, insert_ignore, messages_table
 
 logger = logging.getLogger("tiered_memory")
 
@@ -67,9 +69,19 @@ class Fact:
     def current(self) -> bool:
         return self.valid_to is None
 
+    @property
+    def said(self) -> bool:
+        """A dated first-person sentence (an event or a state in the user's words), not a
+        keyed value: it serves as a short, dated key for the turn it came from."""
+        return self.attribute.startswith((SAID_PREFIX, EVENT_PREFIX))
+
     def text(self) -> str:
         """One self-contained line: "User lives in Berlin (home, since 2026-10-02)"."""
         since = self.valid_from.strftime("%Y-%m-%d")
+        if self.said:
+            if self.valid_to is None:
+                return f"{self.value} (said {since})"
+            return f"{self.value} (said {since}, was true until {self.valid_to:%Y-%m-%d})"
         phrase = _PHRASES.get(self.attribute)
         if phrase is not None:
             said = f"User {phrase} {self.value} ({self.attribute}, "
@@ -128,6 +140,96 @@ _VAGUE = {"it", "that", "this", "there", "here", "one", "the same", "not sure", 
 _NOT_KEYS = {"name is", "point", "question", "guess", "bad", "pleasure", "turn"}
 
 
+# A dated first-person sentence: what the user did, has, counts or keeps doing, in their words.
+SAID_PREFIX = "said: "
+"""Attribute prefix of a said state ("I have 37 coins", "six times now"); the rest is its topic
+(the sentence's content words): the same topic said again later closes it."""
+EVENT_PREFIX = "event: "
+"""Attribute prefix of a said event ("I went to the gym yesterday"): an event said again is
+another event, never a change, so it closes nothing and is never closed."""
+MAX_SAID_CHARS = 300
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_FIRST_PERSON = re.compile(r"(?<![A-Za-z'])(?:I|[Mm]y|[Ww]e|[Oo]ur)(?![A-Za-z])")
+_IRREGULAR = (
+    "got|bought|began|made|took|went|saw|met|ran|wore|won|lost|left|found|gave|sold|read|"
+    "wrote|did|had|came|became|spent|paid|built|caught|drove|flew|grew|heard|kept|knew|led|"
+    "put|rode|sang|sat|set|slept|spoke|swam|taught|thought|told|tried|understood|woke|"
+    "brought|chose|drew|ate|fell|felt|forgot|hit|held|hung|quit|shot|shut|stood|threw|"
+    "done|gone|seen|taken|worn|given|written|ridden|eaten|begun|known|grown|flown|driven"
+)
+_ADVERBS = r"(?:just|recently|finally|already|also|actually|even|first|since|then|now|\w+ly)"
+_EVENT = re.compile(  # I did / I've done / I had done, adverbs allowed between
+    rf"(?<![A-Za-z'])(?:I|we|my(?:\s+[a-z'-]+){{1,2}})(?:'ve|'d|\s+have|\s+had)?"
+    rf"(?:\s+{_ADVERBS})*\s+"
+    rf"(?:(?!need|feed|seed|speed|bleed)[a-z]{{3,}}ed|{_IRREGULAR})(?![A-Za-z])",
+    re.IGNORECASE,
+)
+_STATE = re.compile(  # I'm now/currently/still ..., I have/own N ..., my X is/are ..., counts
+    r"(?<![A-Za-z'])(?:I'm|I\s+am|we're)\s+(?:now|currently|still|finally|officially)\b"
+    r"|(?<![A-Za-z'])I\s+(?:have|own|keep|take|attend|go\s+to|usually|always|only)\b.*?"
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|twice|once|every|each|"
+    r"total|(?:mon|tues|wednes|thurs|fri|satur|sun)days?|weekends?)\b"
+    r"|(?<![A-Za-z'])my\s+(?!point|guess|question|pleasure|turn)(?:[a-z'-]+\s+){0,3}"
+    r"(?:is|are|was|were)\s+(?:now\s+)?\w"
+    r"|\b(?:so\s+far|in\s+total|times\s+(?:now|already|so\s+far)|for\s+(?:about\s+|almost\s+"
+    r"|over\s+)?(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|a\s+few|several)"
+    r"\s+(?:days?|weeks?|months?|years?))\b",
+    re.IGNORECASE,
+)
+_ASKING = re.compile(  # requests and questions to the assistant are not facts about the user
+    r"\b(?:can|could|would|will)\s+you\b|\bplease\b|\bdo\s+you\b|\bhelp\s+me\b"
+    r"|\bI(?:'m|\s+am|\s+was)\s+(?:looking\s+for|wondering|curious|hoping)\b"
+    r"|\bI(?:'d|\s+would)\s+(?:like|love|appreciate)\b|\b(?:recommend|suggest)\s+(?:me|a|an|some)\b"
+    r"|\bany\s+(?:tips|ideas|advice|suggestions|recommendations)\b",
+    re.IGNORECASE,
+)
+_NUMBERISH = re.compile(
+    r"^(?:\d+\w*|one|two|three|four|five|six|seven|eight|nine|ten|first|second|third|"
+    r"fourth|fifth|sixth|twice|once|time|now|today|yesterday|week|month|year|day|ago|last|"
+    r"recently|just|finally|already|far|total|tim)$"
+)
+_MIN_SAID_WORDS = 10  # a shorter sentence, or one that points back, takes the one before it
+_POINTS_BACK = re.compile(r"\b(?:ones?|it|its|them|they|those|these|there|this)\b", re.I)
+_MAX_CONTEXT_CHARS = 150
+
+
+def said_sentences(text: str) -> Iterator[tuple[int, int, str, bool]]:
+    """The (start, end, sentence, is_state) of each sentence of ``text`` that state something about the speaker: first
+    person, an event ("I just bought", "I've finished") or a state ("I'm now", "I have 37",
+    "my X is", "so far", "for six months"), and neither a question nor a request."""
+    previous = ""
+    for match in _SENTENCE.finditer(text):
+        sentence = " ".join(match.group().split())
+        if (
+            sentence.endswith("?")
+            or _FIRST_PERSON.search(sentence) is None
+            or _ASKING.search(sentence) is not None
+            or (_EVENT.search(sentence) is None and _STATE.search(sentence) is None)
+            or "[REDACTED_" in sentence
+        ):
+            previous = sentence
+            continue
+        said = sentence
+        if previous and (
+            len(sentence.split()) < _MIN_SAID_WORDS or _POINTS_BACK.search(sentence) is not None
+        ):
+            context = previous[-_MAX_CONTEXT_CHARS:]
+            said = f"{context if context == previous else '...' + context} {sentence}"
+        state = _STATE.search(sentence) is not None
+        yield match.start(), match.end(), said[:MAX_SAID_CHARS].rstrip(), state
+        previous = sentence
+
+
+def said_topic(sentence: str, *, event: bool = False) -> str:
+    """The attribute of a said fact: its sorted content words, numbers and time words left
+    out, so the same sentence with another count ("four times" / "six times") has one key."""
+    prefix = EVENT_PREFIX if event else SAID_PREFIX
+    from .recall.lexical import terms  # the recall index's own words and stems
+
+    words = sorted({t for t in terms(sentence) if not _NUMBERISH.match(t) and len(t) > 2})
+    return prefix + " ".join(words)[: MAX_ATTRIBUTE_CHARS - len(prefix)].strip()
+
+
 def _clean(value: str) -> str | None:
     value = value.strip().strip("\"'").strip()
     if not value or value.lower() in _VAGUE or "[REDACTED_" in value:
@@ -142,7 +244,15 @@ def _key(words: str) -> str:
 class OfflineFactExtractor:
     """First-person English statements of the user: "my X is Y", "I moved to / live in Y",
     "I work at Y", "I no longer live in / work at Y", "I switched from A to B". Only the
-    user's own messages count; the time of a fact is the time of its message."""
+    user's own messages count; the time of a fact is the time of its message.
+
+    With ``sentences`` (the default) also every first-person sentence that states an event or
+    a state (:func:`said_sentences`) as a *said* fact: the sentence itself, dated, keyed by its
+    topic (:func:`said_topic`), a short key for its turn in recall and its date in the text.
+    """
+
+    def __init__(self, *, sentences: bool = True) -> None:
+        self.sentences = sentences
 
     def extract(self, session_id: str, messages: Sequence[Message]) -> list[Statement]:
         out: list[Statement] = []
@@ -178,6 +288,14 @@ class OfflineFactExtractor:
             attribute = _key(m.group("attr"))
             if attribute not in _NOT_KEYS:
                 add(m.start(), attribute, _clean(m.group("value")), "set")
+        if self.sentences:  # a sentence that gave a keyed fact gives no said one
+            speaker = message.name or "User"
+            keyed = [pos for pos, _ in found]
+            for pos, end, sentence, state in said_sentences(text):
+                topic = said_topic(sentence, event=not state)
+                bare = topic in (SAID_PREFIX, EVENT_PREFIX)
+                if not bare and not any(pos <= k < end for k in keyed):
+                    add(pos, topic, f"{speaker} said: {sentence}", "set")
         for _, statement in sorted(found, key=lambda item: item[0]):
             yield statement
 
@@ -188,10 +306,14 @@ class OfflineFactExtractor:
 def supersede(facts: Sequence[Fact], statements: Sequence[Statement], now: datetime) -> list[Fact]:
     """The facts after ``statements``, in order: a new value for a key closes the open fact of
     that key at the statement's time; the same value again changes nothing; ``end`` closes the
-    fact; ``switch`` from A to B closes the open fact whose value is A (its key) and opens B."""
+    fact; ``switch`` from A to B closes the open fact whose value is A (its key) and opens B; a
+    said event (:data:`EVENT_PREFIX`) is added and closes nothing."""
     out = list(facts)
     for s in statements:
         attribute = s.attribute
+        if attribute.startswith(EVENT_PREFIX):
+            out.append(Fact(attribute, s.value, s.said_at, None, now, s.session_id, s.message_id))
+            continue
         if s.change == "switch":
             match = next(
                 (
@@ -229,29 +351,7 @@ MAX_PASS_MESSAGES = 1000  # read by one fact pass (one extractor call); the rest
 MAX_VALUE_CHARS = 500
 MAX_ATTRIBUTE_CHARS = 200
 
-_marks_metadata = sa.MetaData()
-marks_table = sa.Table(  # per session: the log position below which facts were extracted
-    "tm_fact_marks",
-    _marks_metadata,
-    sa.Column("user_id", _NulSafeString(255), primary_key=True),
-    sa.Column("session_id", _NulSafeString(255), primary_key=True),
-    sa.Column("upto", sa.Integer, nullable=False),
-)
-_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
-_ready_lock = threading.Lock()
-
-
-def _ensure_marks(engine: Engine) -> None:
-    """Create ``tm_fact_marks`` once per engine (several workers at once: one wins)."""
-    with _ready_lock:
-        if engine in _ready:
-            return
-        try:
-            _marks_metadata.create_all(engine, checkfirst=True)
-        except sa.exc.SQLAlchemyError as exc:
-            if "already exists" not in str(exc).lower() and "duplicate" not in str(exc).lower():
-                raise StoreError(f"cannot create the fact watermark table: {exc}") from exc
-        _ready.add(engine)
+marks_table = fact_marks_table  # created with the session store's other tables
 
 
 class FactBook:
@@ -267,7 +367,6 @@ class FactBook:
         self.engine = engine
         self.user_id = user_id
         self.extractor: FactExtractor = extractor or OfflineFactExtractor()
-        _ensure_marks(engine)
 
     def observe(self, session_id: str, messages: Sequence[Message]) -> list[Fact]:
         """Extract the statements of ``messages`` and apply them; returns the changed facts."""
@@ -504,6 +603,8 @@ def _dt(value: float) -> datetime:
 
 
 __all__ = [
+    "EVENT_PREFIX",
+    "SAID_PREFIX",
     "Fact",
     "FactBook",
     "FactExtractor",
@@ -511,5 +612,7 @@ __all__ = [
     "Statement",
     "as_of",
     "marks_table",
+    "said_sentences",
+    "said_topic",
     "supersede",
 ]

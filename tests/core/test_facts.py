@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from tiered_memory import InvalidMessageError, SqlSessionStore
-from tiered_memory.facts import FactBook, OfflineFactExtractor, Statement, supersede
+from tiered_memory.facts import (
+    EVENT_PREFIX,
+    SAID_PREFIX,
+    FactBook,
+    OfflineFactExtractor,
+    Statement,
+    said_topic,
+    supersede,
+)
 from tiered_memory.messages import Message, make_message
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
@@ -174,3 +182,104 @@ def test_statements_are_applied_in_time_order(book: FactBook) -> None:
     early = Statement("home", "Paris", "set", T0, "s1", "m1")
     facts = supersede([], sorted([late, early], key=lambda s: s.said_at), T0)
     assert [(f.value, f.current) for f in facts] == [("Paris", False), ("Berlin", True)]
+
+
+# --- said facts: dated first-person sentences of events and states ---------------------------
+
+
+def _sentences(text: str) -> list[tuple[str, str]]:
+    statements = OfflineFactExtractor().extract("s1", [make_message("user", text)])
+    return [
+        (s.attribute, s.value)
+        for s in statements
+        if s.attribute.startswith((SAID_PREFIX, EVENT_PREFIX))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("I just bought a new road bike for my commute.", "I just bought a new road bike"),
+        ("I've finished my fifth issue of the magazine.", "I've finished my fifth issue"),
+        ("I have a pottery class on Wednesdays after work.", "I have a pottery class"),
+        ("My daughter started kindergarten at the school in our street.", "My daughter started"),
+        ("We adopted a puppy from the shelter last weekend.", "We adopted a puppy"),
+        ("I've had my car for about 3 years now and it runs well.", "I've had my car"),
+    ],
+)
+def test_a_first_person_event_or_state_is_a_said_fact(text: str, said: str) -> None:
+    ((attribute, value),) = _sentences(text)
+    assert value.startswith(f"User said: {said}")
+    kind, topic = attribute.split(": ", 1)
+    assert (
+        kind in ("said", "event") and topic and attribute == said_topic(text, event=kind != "said")
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can you recommend a good road bike for my commute?",  # a question
+        "Could you help me plan my trip to Lisbon.",  # a request
+        "I'm looking for a new road bike for my commute.",
+        "The weather was lovely and the trains were on time.",  # not about the speaker
+        "I think so.",  # neither an event nor a state
+        "I saved my password as [REDACTED_PASSWORD] yesterday.",
+    ],
+)
+def test_questions_requests_and_other_sentences_are_no_said_facts(text: str) -> None:
+    assert _sentences(text) == []
+
+
+def test_a_sentence_that_points_back_takes_the_one_before_as_context() -> None:
+    text = "Have you tried the Korean places downtown? I've tried four different ones so far."
+    ((_, value),) = _sentences(text)
+    assert value == f"User said: {text}"
+    alone = "I've tried four different Korean places downtown since the spring began."
+    assert _sentences(f"It rained. {alone}")[0][1] == f"User said: {alone}"
+
+
+def test_a_said_fact_is_dated_and_only_for_sentences_without_a_keyed_fact() -> None:
+    when = datetime(2026, 3, 9, 10, tzinfo=timezone.utc)
+    message = make_message(
+        "user",
+        "I moved to Berlin in May. I also adopted a rescue cat from the shelter, Miso.",
+        created_at=when,
+    )
+    statements = OfflineFactExtractor().extract("s1", [message])
+    assert statements[0].attribute == "home"
+    facts = supersede([], statements, when)
+    said = [f for f in facts if f.said]
+    assert [f.text() for f in said] == [
+        "User said: I also adopted a rescue cat from the shelter, Miso. (said 2026-03-09)"
+    ]
+    assert OfflineFactExtractor(sentences=False).extract("s1", [message])[0].attribute == "home"
+    assert len(OfflineFactExtractor(sentences=False).extract("s1", [message])) == 1
+
+
+def test_the_same_sentence_with_a_new_count_supersedes_the_old_one() -> None:
+    dialogue = _dialogue(
+        ("user", "I've worn my new boots four times already."),
+        ("user", "I've worn my new boots six times already."),
+    )
+    facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
+    assert [(f.value.split()[-3], f.current) for f in facts] == [("four", False), ("six", True)]
+    assert "was true until 2026-05-31" in facts[0].text()
+
+
+def test_an_event_said_again_is_another_event_and_closes_nothing() -> None:
+    dialogue = _dialogue(
+        ("user", "I went to the climbing gym yesterday with my brother."),
+        ("user", "I went to the climbing gym yesterday with my brother."),
+    )
+    statements = OfflineFactExtractor().extract("s1", dialogue)
+    assert [s.attribute.startswith(EVENT_PREFIX) for s in statements] == [True, True]
+    facts = supersede([], statements, T0)
+    assert [f.current for f in facts] == [True, True]
+    assert [f.valid_from for f in facts] == [m.created_at for m in dialogue]
+
+
+def test_a_named_speaker_is_named_in_the_said_fact() -> None:
+    message = make_message("user", "I painted a sunrise over the lake yesterday.", name="Mel")
+    (statement,) = OfflineFactExtractor().extract("s1", [message])
+    assert statement.value == "Mel said: I painted a sunrise over the lake yesterday."

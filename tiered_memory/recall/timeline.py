@@ -12,7 +12,9 @@ not hold then; stale candidates lose :attr:`TimelineWeights.stale` (facts) or
 :attr:`TimelineWeights.stale_source` (their turns), so a current fact ranks above a superseded
 one. A date phrase of the question (``recall.temporal``) lifts candidates said (facts: valid)
 near it by up to :attr:`TimelineWeights.time`: a soft boost, never a filter. With ``as_of``, only
-facts valid then and turns said up to then are returned.
+facts valid then and turns said up to then are returned. A said fact (a dated sentence of a
+turn, ``Fact.said``) is a key of its turn: found with it, the turn takes the better score and
+the fact, which the turn holds verbatim, is left out.
 """
 
 from __future__ import annotations
@@ -98,10 +100,11 @@ class Candidate:
 
 
 def holds(fact: Fact, context: TimeContext) -> bool:
-    """Whether ``fact`` is the one that counts for this question."""
+    """Whether ``fact`` is the one that counts for this question (a said fact is an event:
+    the question's date range lifts it, never makes it stale)."""
     if context.as_of is not None:
         return _valid_at(fact, context.as_of)
-    if context.window is not None:
+    if context.window is not None and not fact.said:
         return _overlaps(fact, context.window)
     return fact.valid_to is None or fact.valid_to > context.now
 
@@ -154,7 +157,12 @@ def rerank(
                 score -= weights.stale
                 heirs = [holder.get(fact.attribute)]
             if context.window is not None:
-                score += weights.time * _interval_boost(fact, context.window)
+                boost = (
+                    time_boost(fact.valid_from, context.window)
+                    if fact.said
+                    else _interval_boost(fact, context.window)
+                )
+                score += weights.time * boost
         else:
             own = stated.get((c.session_id, c.message_id), [])
             if own and all(f.fact_id in stale for f in own):
@@ -165,7 +173,7 @@ def rerank(
             # and "my dog is Biscuit" answers "my dog's name?"; its fact "name: Kha" does not).
             heirs = [holder.get(f.attribute) for f in own if f.fact_id in stale]
             for f in own:
-                if f.fact_id not in stale:
+                if f.fact_id not in stale and not f.said:
                     below = fact_message_id(f.fact_id)
                     inherited[below] = max(inherited.get(below, float("-inf")), c.score - 1e-3)
             if context.window is not None:
@@ -184,8 +192,23 @@ def rerank(
             out[slot_key] = replace(found, score=max(found.score, score))
         elif inject(fact):
             out[slot_key] = Candidate(-1, score, FACTS_SESSION, key, fact.valid_from, fact)
+    _said_into_turns(out, by_id)
     ranked = sorted(out.values(), key=lambda c: (-c.score, c.slot < 0, c.slot))
     return ranked
+
+
+def _said_into_turns(out: dict[str, Candidate], by_id: Mapping[str, Fact]) -> None:
+    """A said fact is a short key of the turn it came from: when that turn is a candidate it
+    takes the fact's score (if higher) and the fact, which it holds verbatim, is left out."""
+    for key, c in list(out.items()):
+        fact = by_id.get(c.message_id) if c.session_id == FACTS_SESSION else None
+        if fact is None or not fact.said:
+            continue
+        turn = out.get(f"{fact.session_id}\x1f{fact.message_id}")
+        if turn is not None:
+            if c.score > turn.score:
+                out[f"{fact.session_id}\x1f{fact.message_id}"] = replace(turn, score=c.score)
+            del out[key]
 
 
 def timeline_hits(
