@@ -281,8 +281,9 @@ def _best_schedule(
         for (start, shown), (value, cached, billed, last) in states.items():
             counted, length = prompt(start, turn, shown)
             if counted <= budget:
-                hit = min(rule.cached_shared(last, length), counted + priming)
                 bill = counted + priming
+                raw = rule.cached_shared(last, length)
+                hit = max(0, min(raw, bill - (length - raw)))  # as token-cost bills it
                 _offer(
                     nxt,
                     (start, shown),

@@ -121,7 +121,7 @@ def replay(
             if length < OPENAI.min_tokens:
                 out.prefix_breaks["below_minimum"] += 1
             record_sizes(out, turn.chat_role, turn.text, prompt, ids, tokenize)
-            uncached = tokens - min(OPENAI.cached_shared(shared, length), tokens)
+            uncached = tokens - billed_cached(OPENAI, shared, length, tokens)
             if cause is not None:
                 out.uncached["prefix_break"] += uncached
             elif length < OPENAI.min_tokens or shared < OPENAI.min_tokens:
@@ -132,7 +132,7 @@ def replay(
                 out.uncached["new_tokens"] += uncached - rounding
             for name, rule in RULES.items():
                 bill = out.bills[name]
-                cached = min(rule.cached_shared(shared, length), tokens)
+                cached = billed_cached(rule, shared, length, tokens)
                 bill.calls += 1
                 bill.prompt_tokens += tokens
                 bill.cached_tokens += cached
@@ -143,6 +143,17 @@ def replay(
     finally:
         memory.close()
     return out
+
+
+def billed_cached(rule: CacheRule, shared: int, length: int, tokens: int) -> int:
+    """Cached tokens of a prompt billed as ``tokens`` (the core's count) whose cache model is
+    ``length`` token ids sharing ``shared`` with the previous prompt: the uncached part is what
+    the cache model leaves uncached (new tokens + rounding, in ids), the rest of ``tokens`` is
+    cached, never more than the rule allows. (The two counts differ by per-message framing, a
+    few tokens a message; taking ``min(cached ids, tokens)`` instead would hide the new message
+    of a prompt of many short messages inside that difference.)"""
+    hit = rule.cached_shared(shared, length)
+    return max(0, min(hit, tokens - (length - hit)))
 
 
 def record_sizes(

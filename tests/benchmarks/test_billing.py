@@ -205,3 +205,15 @@ def test_uncached_tokens_are_split_by_cause_and_add_up(tmp_path: Path) -> None:
     assert run.uncached["new_tokens"] > 0 and run.uncached["rounding"] > 0
     assert run.prefix_breaks["messages"] == 8
     assert run.summary_size is not None and len(run.message_sizes) == 20
+
+
+def test_a_prompt_billed_in_fewer_tokens_than_its_ids_still_pays_its_new_tokens() -> None:
+    from tiered_memory_bench.token_cost import billed_cached
+
+    # 2,040 ids (2,000 shared with the last prompt), counted as 1,900 tokens by the core
+    hit = OPENAI.cached_shared(2000, 2040)
+    assert hit == 1920
+    cached = billed_cached(OPENAI, 2000, 2040, 1900)
+    assert 1900 - cached == 2040 - hit  # the 40 new ids + the 80 past the last 128-token step
+    assert billed_cached(OPENAI, 2000, 2040, 2100) == hit  # never more than the rule allows
+    assert billed_cached(OPENAI, 900, 2040, 1900) == 0  # shared prefix under the minimum
