@@ -6,7 +6,7 @@ closes the open fact (``valid_to``), never deletes it; "I no longer live in Berl
 without a successor. ``recorded_at`` is when the memory learned the fact.
 
 Besides such keyed facts, the offline extractor keeps *said* facts: a first-person sentence
-that states an event or a state ("I just finished my fifth issue", "I have a pottery class on
+that states an event or a state ("I just finished my third marathon", "I have a pottery class on
 Fridays"), dated and keyed by its content words, a short key for the turn it came from.
 
 Pure part: the :class:`FactExtractor` protocol, :class:`OfflineFactExtractor` (English
@@ -142,7 +142,7 @@ _NOT_KEYS = {"name is", "point", "question", "guess", "bad", "pleasure", "turn"}
 
 # A dated first-person sentence: what the user did, has, counts or keeps doing, in their words.
 SAID_PREFIX = "said: "
-"""Attribute prefix of a said state ("I have 37 coins", "six times now"); the rest is its topic
+"""Attribute prefix of a said state ("I own 12 board games", "six times now"); the rest is its topic
 (the sentence's content words): the same topic said again later closes it."""
 EVENT_PREFIX = "event: "
 """Attribute prefix of a said event ("I went to the gym yesterday"): an event said again is
@@ -195,7 +195,7 @@ _MAX_CONTEXT_CHARS = 150
 
 def said_sentences(text: str) -> Iterator[tuple[int, int, str, bool]]:
     """The (start, end, sentence, is_state) of each sentence of ``text`` that state something about the speaker: first
-    person, an event ("I just bought", "I've finished") or a state ("I'm now", "I have 37",
+    person, an event ("I just bought", "I've finished") or a state ("I'm now", "I have 12",
     "my X is", "so far", "for six months"), and neither a question nor a request."""
     previous = ""
     for match in _SENTENCE.finditer(text):

@@ -200,7 +200,7 @@ def _sentences(text: str) -> list[tuple[str, str]]:
     ("text", "said"),
     [
         ("I just bought a new road bike for my commute.", "I just bought a new road bike"),
-        ("I've finished my fifth issue of the magazine.", "I've finished my fifth issue"),
+        ("I've finished my fifth half-marathon of the year.", "I've finished my fifth"),
         ("I have a pottery class on Wednesdays after work.", "I have a pottery class"),
         ("My daughter started kindergarten at the school in our street.", "My daughter started"),
         ("We adopted a puppy from the shelter last weekend.", "We adopted a puppy"),
@@ -232,10 +232,10 @@ def test_questions_requests_and_other_sentences_are_no_said_facts(text: str) -> 
 
 
 def test_a_sentence_that_points_back_takes_the_one_before_as_context() -> None:
-    text = "Have you tried the Korean places downtown? I've tried four different ones so far."
+    text = "Have you been to the ramen bars on Elm Street? I've visited three of them already."
     ((_, value),) = _sentences(text)
     assert value == f"User said: {text}"
-    alone = "I've tried four different Korean places downtown since the spring began."
+    alone = "I've visited three ramen bars on Elm Street since the spring began."
     assert _sentences(f"It rained. {alone}")[0][1] == f"User said: {alone}"
 
 
@@ -259,8 +259,8 @@ def test_a_said_fact_is_dated_and_only_for_sentences_without_a_keyed_fact() -> N
 
 def test_the_same_sentence_with_a_new_count_supersedes_the_old_one() -> None:
     dialogue = _dialogue(
-        ("user", "I've worn my new boots four times already."),
-        ("user", "I've worn my new boots six times already."),
+        ("user", "I've used my new kayak four times already."),
+        ("user", "I've used my new kayak six times already."),
     )
     facts = supersede([], OfflineFactExtractor().extract("s1", dialogue), T0)
     assert [(f.value.split()[-3], f.current) for f in facts] == [("four", False), ("six", True)]

@@ -80,8 +80,8 @@ def test_a_date_range_lifts_a_said_fact_of_then_and_never_makes_one_stale() -> N
 
 
 def test_a_superseded_said_fact_hands_its_turn_score_to_the_newer_statement() -> None:
-    old = _said(0, "m1", 0, "I've worn my boots four times.", "boot worn")
-    new = _said(1, "m2", 30, "I've worn my boots six times.", "boot worn")
+    old = _said(0, "m1", 0, "I've used my kayak four times.", "kayak use")
+    new = _said(1, "m2", 30, "I've used my kayak six times.", "kayak use")
     old = Fact(old.attribute, old.value, old.valid_from, new.valid_from, old.recorded_at,
                old.session_id, old.message_id, old.fact_id)  # fmt: skip
     ranked = rerank(
