@@ -96,7 +96,7 @@ def _wanted(reference: LexicalIndex, query: str) -> dict[str, float]:
 
 
 def _scores(store: SqlSessionStore, user: str, query: str) -> dict[str, float]:
-    lexicon = store.lexicon(user)
+    lexicon = store.lexicon(user, terms(query))
     found = lexicon.scores(terms(query))
     return {lexicon.keys[slot]: float(found[slot]) for slot in range(len(lexicon)) if found[slot]}
 
@@ -326,7 +326,7 @@ def test_the_lexicon_cache_evicts_least_recently_used_first() -> None:
 
     def lexicon(n: int) -> Lexicon:
         docs = [(f"s{n}", k, f"key{n}-{k}", f"m{n}-{k}", 3, 0.0, "user", 1) for k in range(10)]
-        return Lexicon.build(LexiconVersion("e", 1, 0, 10, 30), docs, [])
+        return Lexicon.build(LexiconVersion("e", 1, 0, 10, 30), docs)
 
     size = lexicon(0).nbytes
     cache = LexiconCache(budget=2 * size)
@@ -479,7 +479,7 @@ def test_recall_ranks_exactly_as_the_in_memory_index_over_every_document(
     for query in [*QUERIES, "filler tea", "Rex shelter park"]:
         request = RecallQuery(text=query, k=10)
         nearest = vectors.nearest("kha", embedder.embed_query(query), 100, [])
-        found = store.lexicon("kha")
+        found = store.lexicon("kha", terms(query))
         got = [
             (record_key(h.session_id, h.message_id), h.score)
             for h in tier3.rank(found, request, nearest, set())

@@ -176,7 +176,8 @@ class LongTermIndex:
         nearest = yield Call(
             self._vectors().nearest, (self.user_id, vector, pool, request.chroma_filters())
         )
-        lexicon = yield Call(self.store.lexicon, (self.user_id,))  # after: forgotten is gone
+        lexicon = yield Call(self.store.lexicon, (self.user_id, terms(request.text)))
+        # read after the vectors: a vector forgotten meanwhile has no document any more
         return nearest, lexicon
 
     def _check_vectors(self, documents: int) -> Steps[bool]:

@@ -284,64 +284,119 @@ class LexiconVersion:
     total_length: int
 
 
-@dataclass(frozen=True, eq=False)
 class Lexicon:
-    """One user's Tier-3 documents as BM25 and the ranking see them, immutable: slots in the
-    order the documents were added, their session neighbours, their postings."""
+    """One user's Tier-3 documents as BM25 and the ranking see them: slots in the order the
+    documents were added, their session neighbours, and the postings of the terms asked so far.
 
-    state: LexiconVersion
-    keys: tuple[str, ...]
-    message_ids: tuple[str, ...]
-    slot_of: Mapping[str, int]
-    sessions: tuple[str, ...]
-    session_index: np.ndarray  # slot -> index into sessions
-    seqs: np.ndarray
-    created: np.ndarray
-    lengths: np.ndarray
-    roles: tuple[str, ...]
-    role_index: np.ndarray
-    postings: Mapping[str, tuple[np.ndarray, np.ndarray]]  # term -> (slots, tf)
-    before: np.ndarray = field(repr=False)  # slot -> previous slot of its session, or -1
-    after: np.ndarray = field(repr=False)
+    The documents are fixed for its ``state``; a term's postings are loaded once, whole, in the
+    snapshot of the state (``load_terms``), and kept for later queries. Extending a lexicon by
+    documents added since carries the loaded terms over, completed by the new postings.
+    """
+
+    def __init__(
+        self,
+        state: LexiconVersion,
+        parts: _Parts,
+        terms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        absent: set[str] | None = None,
+    ) -> None:
+        self.state = state
+        self.keys = parts.keys
+        self.message_ids = parts.message_ids
+        self.slot_of = parts.slot_of
+        self.sessions = parts.sessions
+        self.session_index = parts.session_index
+        self.seqs = parts.seqs
+        self.created = parts.created
+        self.lengths = parts.lengths
+        self.roles = parts.roles
+        self.role_index = parts.role_index
+        self._parts = parts
+        self._terms = terms or {}  # term -> (slots, tf), complete for this state
+        self._absent = absent or set()  # terms known to be in no document
+        self._term_bytes = sum(a.nbytes + b.nbytes + 120 for a, b in self._terms.values())
+        self._lock = threading.Lock()
+        self.before, self.after, order = _neighbours(self.session_index, self.seqs)
+        self._order = order  # slots by (session, seq)
+        self._sorted_positions = _position_keys(self.session_index, self.seqs)[order]
 
     @classmethod
-    def build(
-        cls, state: LexiconVersion, docs: Sequence[DocumentRow], postings: Sequence[PostingRow]
-    ) -> Lexicon:
-        """From every document and posting of the user (postings of unknown documents, which a
-        consistent snapshot never holds, are ignored)."""
-        empty = _EMPTY_PARTS
-        return _assemble(state, empty, docs, postings)
+    def build(cls, state: LexiconVersion, docs: Sequence[DocumentRow]) -> Lexicon:
+        """From every document of the user (no postings yet: see ``load_terms``)."""
+        return cls(state, _append(_EMPTY_PARTS, docs))
 
     def extended(
         self, state: LexiconVersion, docs: Sequence[DocumentRow], postings: Sequence[PostingRow]
     ) -> Lexicon:
-        """This lexicon plus documents added since (none removed: then it is built anew)."""
-        return _assemble(state, self, docs, postings)
+        """This lexicon plus the documents added since (none removed: then it is built anew),
+        with ``postings`` every posting of those documents."""
+        parts = _append(self._parts, docs)
+        extended = Lexicon(state, parts)
+        with self._lock:
+            terms = dict(self._terms)
+            absent = set(self._absent)
+        kept = [p for p in postings if p[0] in terms or p[0] in absent]
+        grouped = _group(kept, extended.slots_at([(p[1], p[2]) for p in kept]))
+        for term, (slots, tfs) in grouped.items():
+            old = terms.get(term)
+            terms[term] = (slots, tfs) if old is None else (
+                np.concatenate([old[0], slots]), np.concatenate([old[1], tfs])
+            )  # fmt: skip
+            absent.discard(term)
+        return Lexicon(state, parts, terms, absent)
+
+    def slots_at(self, positions: Sequence[tuple[str, int]]) -> np.ndarray:
+        """The slot of each ``(session_id, seq)``, -1 for a position it does not hold."""
+        if not positions or not len(self.keys):
+            return np.full(len(positions), -1, dtype=np.int64)
+        at = {name: n for n, name in enumerate(self.sessions)}
+        sessions = np.asarray([at.get(p[0], -1) for p in positions], dtype=np.int64)
+        wanted = _position_keys(sessions, np.asarray([p[1] for p in positions], dtype=np.int64))
+        index = np.searchsorted(self._sorted_positions, wanted)
+        index = np.minimum(index, len(self._sorted_positions) - 1)
+        found = (self._sorted_positions[index] == wanted) & (sessions >= 0)
+        return np.where(found, self._order[index], -1)
 
     def __len__(self) -> int:
         return len(self.keys)
 
     @property
     def nbytes(self) -> int:
-        """Roughly what it holds in memory (arrays, key strings, the term table)."""
+        """Roughly what it holds in memory (arrays, key strings, the loaded postings)."""
         arrays = sum(a.nbytes for a in (self.session_index, self.seqs, self.created, self.lengths,
                                          self.role_index, self.before, self.after))  # fmt: skip
-        postings = sum(s.nbytes + t.nbytes + 120 for s, t in self.postings.values())
-        return arrays + postings + 300 * len(self.keys)
+        return arrays + self._term_bytes + 300 * len(self.keys)
+
+    def missing(self, query_terms: Iterable[str]) -> list[str]:
+        """The terms whose postings are not loaded yet."""
+        with self._lock:
+            return sorted(
+                {t for t in query_terms if t not in self._terms and t not in self._absent}
+            )
+
+    def load_terms(self, wanted: Sequence[str], postings: Sequence[PostingRow]) -> None:
+        """Keep ``postings``: every posting of the ``wanted`` terms, read in this state."""
+        grouped = _group(postings, self.slots_at([(p[1], p[2]) for p in postings]))
+        with self._lock:
+            for term in wanted:
+                found = grouped.get(term)
+                if found is None:
+                    self._absent.add(term)
+                elif term not in self._terms:
+                    self._terms[term] = found
+                    self._term_bytes += found[0].nbytes + found[1].nbytes + 120
 
     def scores(self, query_terms: Iterable[str]) -> np.ndarray:
-        """BM25 of every slot (k1=1.2, b=0.75; the idf over this user's documents)."""
+        """BM25 of every slot (k1=1.2, b=0.75; the idf over this user's documents). Terms whose
+        postings were not loaded count as absent."""
         out = np.zeros(len(self.keys), dtype=np.float64)
         total = len(self.keys)
         if not total:
             return out
         average = average_length(total, self.state.total_length)
-        for term in set(query_terms):
-            found = self.postings.get(term)
-            if found is None:
-                continue
-            slots, tfs = found
+        with self._lock:
+            found = [self._terms[t] for t in set(query_terms) if t in self._terms]
+        for slots, tfs in found:
             norm = tfs + K1 * (1.0 - B + B * self.lengths[slots] / average)
             out[slots] += idf(total, len(slots)) * tfs * (K1 + 1.0) / norm
         return out
@@ -378,6 +433,8 @@ class Lexicon:
 
 @dataclass(frozen=True)
 class _Parts:
+    """A lexicon's documents (appended to, never changed)."""
+
     keys: tuple[str, ...] = ()
     message_ids: tuple[str, ...] = ()
     slot_of: Mapping[str, int] = field(default_factory=dict)
@@ -388,30 +445,20 @@ class _Parts:
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     roles: tuple[str, ...] = ()
     role_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
-    postings: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 _EMPTY_PARTS = _Parts()
 
 
-def _assemble(
-    state: LexiconVersion,
-    base: _Parts | Lexicon,
-    docs: Sequence[DocumentRow],
-    postings: Sequence[PostingRow],
-) -> Lexicon:
+def _append(base: _Parts, docs: Sequence[DocumentRow]) -> _Parts:
     start = len(base.keys)
-    keys = base.keys + tuple(d[2] for d in docs)
-    message_ids = base.message_ids + tuple(d[3] for d in docs)
     slot_of = dict(base.slot_of)
-    position = {}
     sessions, roles = list(base.sessions), list(base.roles)
     session_at = {s: n for n, s in enumerate(sessions)}
     role_at = {r: n for n, r in enumerate(roles)}
     new_sessions, new_roles = [], []
-    for n, (session_id, seq, key, _message, _length, _created, role, _gen) in enumerate(docs):
+    for n, (session_id, _seq, key, _message, _length, _created, role, _gen) in enumerate(docs):
         slot_of[key] = start + n
-        position[(session_id, seq)] = start + n
         if session_id not in session_at:
             session_at[session_id] = len(sessions)
             sessions.append(session_id)
@@ -420,48 +467,61 @@ def _assemble(
             roles.append(role)
         new_sessions.append(session_at[session_id])
         new_roles.append(role_at[role])
-    session_index = np.concatenate(
-        [base.session_index, np.asarray(new_sessions, dtype=np.int32)]
-    ).astype(np.int32)
-    seqs = np.concatenate([base.seqs, np.asarray([d[1] for d in docs], dtype=np.int64)])
-    created = np.concatenate([base.created, np.asarray([d[5] for d in docs], dtype=np.float64)])
-    lengths = np.concatenate([base.lengths, np.asarray([d[4] for d in docs], dtype=np.float64)])
-    role_index = np.concatenate([base.role_index, np.asarray(new_roles, dtype=np.int16)])
+
+    def column(old: np.ndarray, values: list[Any], dtype: Any) -> np.ndarray:
+        return np.concatenate([old, np.asarray(values, dtype=dtype)]).astype(dtype)
+
+    return _Parts(
+        keys=base.keys + tuple(d[2] for d in docs),
+        message_ids=base.message_ids + tuple(d[3] for d in docs),
+        slot_of=slot_of,
+        sessions=tuple(sessions),
+        session_index=column(base.session_index, new_sessions, np.int32),
+        seqs=column(base.seqs, [d[1] for d in docs], np.int64),
+        created=column(base.created, [d[5] for d in docs], np.float64),
+        lengths=column(base.lengths, [d[4] for d in docs], np.float64),
+        roles=tuple(roles),
+        role_index=column(base.role_index, new_roles, np.int16),
+    )
+
+
+def _group(
+    postings: Sequence[PostingRow], slots: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Postings by term as (slots, tf) arrays, given each posting's slot; postings of unknown
+    documents (slot -1, which one snapshot never holds) are ignored."""
     grouped: dict[str, tuple[list[int], list[int]]] = {}
-    for term, session_id, seq, tf in postings:
-        slot = position.get((session_id, seq))
-        if slot is None:
+    for (term, _session, _seq, tf), slot in zip(postings, slots.tolist(), strict=True):
+        if slot < 0:
             continue
-        slots, tfs = grouped.setdefault(term, ([], []))
-        slots.append(slot)
-        tfs.append(tf)
-    merged = dict(base.postings)
-    for term, (slots, tfs) in grouped.items():
-        new = (np.asarray(slots, dtype=np.int32), np.asarray(tfs, dtype=np.float64))
-        old = merged.get(term)
-        merged[term] = new if old is None else (
-            np.concatenate([old[0], new[0]]), np.concatenate([old[1], new[1]])
-        )  # fmt: skip
-    before, after = _neighbours(session_index, seqs)
-    return Lexicon(
-        state=state, keys=keys, message_ids=message_ids, slot_of=slot_of, sessions=tuple(sessions),
-        session_index=session_index, seqs=seqs, created=created, lengths=lengths,
-        roles=tuple(roles), role_index=role_index, postings=merged, before=before, after=after,
-    )  # fmt: skip
+        found = grouped.setdefault(term, ([], []))
+        found[0].append(slot)
+        found[1].append(tf)
+    return {
+        term: (np.asarray(found, dtype=np.int32), np.asarray(tfs, dtype=np.float64))
+        for term, (found, tfs) in grouped.items()
+    }
 
 
-def _neighbours(session_index: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each slot's previous and next slot in its session (by seq), -1 at a session's ends."""
+def _position_keys(sessions: np.ndarray, seqs: np.ndarray) -> np.ndarray:
+    return sessions.astype(np.int64) * (1 << 32) + (seqs.astype(np.int64) & 0xFFFFFFFF)
+
+
+def _neighbours(
+    session_index: np.ndarray, seqs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each slot's previous and next slot in its session (by seq), -1 at a session's ends; and
+    the slots in (session, seq) order."""
     size = len(seqs)
     before = np.full(size, -1, dtype=np.int32)
     after = np.full(size, -1, dtype=np.int32)
+    order = np.lexsort((seqs, session_index)) if size else np.zeros(0, dtype=np.int64)
     if size < 2:
-        return before, after
-    order = np.lexsort((seqs, session_index))
+        return before, after, order
     same = session_index[order[1:]] == session_index[order[:-1]]
     before[order[1:][same]] = order[:-1][same]
     after[order[:-1][same]] = order[1:][same]
-    return before, after
+    return before, after, order
 
 
 __all__ = [

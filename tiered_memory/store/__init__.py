@@ -62,8 +62,8 @@ class SessionStore(Protocol):
 
     def document_count(self, user_id: str) -> int: ...
 
-    def lexicon(self, user_id: str) -> Lexicon:
-        """The user's Tier-3 documents and BM25 postings as stored now."""
+    def lexicon(self, user_id: str, query_terms: Sequence[str] = ()) -> Lexicon:
+        """The user's Tier-3 documents as stored now, with the postings of ``query_terms``."""
         ...
 
     def reindex_user(self, user_id: str) -> int: ...

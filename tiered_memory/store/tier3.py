@@ -44,7 +44,7 @@ Position = tuple[str, int]  # (session_id, seq): a document of one user
 _INSERT_BATCH = 5_000  # rows per executemany
 
 
-DEFAULT_LEXICON_CACHE_BYTES = 256 * 2**20
+DEFAULT_LEXICON_CACHE_BYTES = 128 * 2**20
 
 
 class LexiconCache:
@@ -180,18 +180,11 @@ class Tier3Tables:
         with self._read() as conn:
             if keys is None:
                 rows = conn.execute(query).all()
-            else:  # one statement per 200 keys; the user inside every term: SQLite then does
-                # primary-key lookups (with the user outside it scans the user's documents)
+            else:
                 rows = []
                 wanted = sorted(set(keys))
                 for start in range(0, len(wanted), 200):
-                    pairs = [
-                        sa.and_(
-                            d.user_id == user_id, d.session_id == session, d.message_id == message
-                        )
-                        for session, message in wanted[start : start + 200]
-                    ]
-                    rows += conn.execute(sa.select(documents_table).where(sa.or_(*pairs))).all()
+                    rows += conn.execute(_documents_at(user_id, wanted[start : start + 200])).all()
         return [
             StoredDocument(
                 session_id=r.session_id,
@@ -214,11 +207,13 @@ class Tier3Tables:
 
     # --- lexical search ------------------------------------------------------------------
 
-    def lexicon(self, user_id: str) -> Lexicon:
-        """The user's BM25 lexicon as the store holds it now (see the module docstring).
+    def lexicon(self, user_id: str, query_terms: Sequence[str] = ()) -> Lexicon:
+        """The user's BM25 lexicon as the store holds it now, with the postings of
+        ``query_terms`` loaded (see the module docstring).
 
-        One snapshot reads the user's lexical version and what changed since the cached
-        lexicon, if any. Postings of a user from an older store are built first.
+        One snapshot reads the user's lexical version, what changed since the cached lexicon
+        if any, and the postings of the terms it has not loaded. Postings of a user from an
+        older store are built first.
         """
         cached = self.lexicons.get(user_id)
         for attempt in (0, 1):
@@ -226,13 +221,16 @@ class Tier3Tables:
                 state = _state(conn, user_id)
                 if state is not None:
                     lexicon = _refresh(conn, user_id, state, cached)
+                    missing = lexicon.missing(query_terms)
+                    if missing:
+                        lexicon.load_terms(missing, _term_rows(conn, user_id, missing))
                     break
             if attempt:  # pragma: no cover - ensure_postings always leaves a row
                 raise StoreError(f"the lexical statistics of user {user_id!r} are missing")
             with self._write() as conn:
                 ensure_postings(conn, user_id)
-        if lexicon is not cached:
-            self.lexicons.put(user_id, lexicon)
+        if lexicon is not cached or missing:
+            self.lexicons.put(user_id, lexicon)  # (again: its size grew)
         return lexicon
 
     def lexical_stats(self, user_id: str) -> tuple[int, int] | None:
@@ -348,6 +346,24 @@ class Tier3Tables:
             for table in (postings_table, lexical_docs_table, lexical_users_table):
                 conn.execute(sa.delete(table).where(table.c.user_id == user_id))
         return removed
+
+
+def _documents_at(user_id: str, keys: Sequence[tuple[str, str]]) -> Any:
+    """``tm_documents`` rows of ``keys``: one OR term per key with the user inside it (SQLite
+    then does key lookups; with the user outside it scans the user's documents). Written as text
+    with typed parameters: building as many SQLAlchemy expressions cost more than the query."""
+    d = documents_table.c
+    kind = d.session_id.type
+    terms, params = [], [sa.bindparam("u", user_id, type_=kind)]
+    for n, (session_id, message_id) in enumerate(keys):
+        terms.append(f"(user_id = :u AND session_id = :s{n} AND message_id = :m{n})")
+        params += [
+            sa.bindparam(f"s{n}", session_id, type_=kind),
+            sa.bindparam(f"m{n}", message_id, type_=kind),
+        ]
+    columns = ", ".join(c.name for c in documents_table.c)
+    sql = f"SELECT {columns} FROM {documents_table.name} WHERE " + " OR ".join(terms)
+    return sa.text(sql).bindparams(*params).columns(*documents_table.c)
 
 
 def _document_row(doc: StoredDocument) -> dict[str, Any]:
@@ -548,9 +564,7 @@ def _refresh(
         )
         if len(extended) == state.documents:
             return extended
-    return Lexicon.build(
-        state, _document_rows(conn, user_id, None), _posting_rows(conn, user_id, None)
-    )
+    return Lexicon.build(state, _document_rows(conn, user_id, None))
 
 
 def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[DocumentRow]:
@@ -583,21 +597,33 @@ def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[Do
         query = query.where(ld.generation > since)
     return [
         (r[0], int(r[1]), r[2], r[3], int(r[4]), float(r[5]), r[6], int(r[7]))
-        for r in conn.execute(query)
+        for r in conn.execute(query).all()
     ]
 
 
-def _posting_rows(conn: Connection, user_id: str, since: int | None) -> list[PostingRow]:
+def _posting_rows(conn: Connection, user_id: str, since: int) -> list[PostingRow]:
+    """Every posting of the documents added after version ``since``."""
     p, ld = postings_table.c, lexical_docs_table.c
-    query = sa.select(p.term, p.session_id, p.seq, p.tf).where(p.user_id == user_id)
-    if since is not None:
-        query = query.select_from(
+    query = (
+        sa.select(p.term, p.session_id, p.seq, p.tf)
+        .select_from(
             postings_table.join(
                 lexical_docs_table,
                 sa.and_(ld.user_id == p.user_id, ld.session_id == p.session_id, ld.seq == p.seq),
             )
-        ).where(ld.generation > since)
-    return [(r[0], r[1], int(r[2]), int(r[3])) for r in conn.execute(query)]
+        )
+        .where(p.user_id == user_id, ld.generation > since)
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in conn.execute(query).all()]
+
+
+def _term_rows(conn: Connection, user_id: str, wanted: Sequence[str]) -> list[PostingRow]:
+    """Every posting of the ``wanted`` terms (a key range each)."""
+    p = postings_table.c
+    query = sa.select(p.term, p.session_id, p.seq, p.tf).where(
+        p.user_id == user_id, p.term.in_(list(wanted))
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in conn.execute(query).all()]
 
 
 __all__ = ["DEFAULT_LEXICON_CACHE_BYTES", "LexiconCache", "Tier3Tables", "ensure_postings"]
