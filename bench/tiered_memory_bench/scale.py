@@ -237,6 +237,9 @@ def big_user_recalls(path: Path, queries: Sequence[str]) -> dict[str, Any]:
 
 def _reader(path: Path, connection: Any, user_id: str) -> None:
     """Process B: recall before and after process A's forget, on the same open memory."""
+    import numpy as np
+
+    from tiered_memory.recall.lexical import terms
     from tiered_memory.resources import Resources
 
     with Resources() as resources:
@@ -245,8 +248,11 @@ def _reader(path: Path, connection: Any, user_id: str) -> None:
         connection.send(before)
         connection.recv()  # A has forgotten
         after = [h.text for h in memory.recall(FORGET_QUERY, k=50)]
-        found = memory.store.lexical_search(user_id, ["flower", "pot", "garage"], [], 100)
-        lexical = [d.document.text for d in found.documents]
+        words = terms(FORGET_QUERY)
+        lexicon = memory.store.lexicon(user_id, words)  # every document BM25 still matches
+        matching = np.flatnonzero(lexicon.scores(words))
+        keys = [(lexicon.session(int(s)), lexicon.message_ids[int(s)]) for s in matching]
+        lexical = [d.text for d in memory.store.documents(user_id, keys)]
         connection.send((after, lexical))
 
 

@@ -336,7 +336,7 @@ class Lexicon:
             terms = dict(self._terms)
             absent = set(self._absent)
         kept = [p for p in postings if p[0] in terms or p[0] in absent]
-        grouped = _group(kept, extended.slots_at([(p[1], p[2]) for p in kept]))
+        grouped = _group(kept, extended._slots(*_columns(kept, 1, 2)))
         for term, (slots, tfs) in grouped.items():
             old = terms.get(term)
             terms[term] = (slots, tfs) if old is None else (
@@ -347,14 +347,22 @@ class Lexicon:
 
     def slots_at(self, positions: Sequence[tuple[str, int]]) -> np.ndarray:
         """The slot of each ``(session_id, seq)``, -1 for a position it does not hold."""
-        if not positions or not len(self.keys):
-            return np.full(len(positions), -1, dtype=np.int64)
+        if not positions:
+            return np.zeros(0, dtype=np.int64)
+        sessions, seqs = zip(*positions, strict=True)
+        return self._slots(sessions, seqs)
+
+    def _slots(self, sessions: Sequence[str], seqs: Sequence[int]) -> np.ndarray:
+        if not len(self.keys):
+            return np.full(len(seqs), -1, dtype=np.int64)
+        names, inverse = np.unique(np.asarray(sessions, dtype=object), return_inverse=True)
         at = {name: n for n, name in enumerate(self.sessions)}
-        sessions = np.asarray([at.get(p[0], -1) for p in positions], dtype=np.int64)
-        wanted = _position_keys(sessions, np.asarray([p[1] for p in positions], dtype=np.int64))
+        index_of = np.asarray([at.get(name, -1) for name in names.tolist()], dtype=np.int64)
+        session_index = index_of[inverse.reshape(-1)]
+        wanted = _position_keys(session_index, np.asarray(seqs, dtype=np.int64))
         index = np.searchsorted(self._sorted_positions, wanted)
         index = np.minimum(index, len(self._sorted_positions) - 1)
-        found = (self._sorted_positions[index] == wanted) & (sessions >= 0)
+        found = (self._sorted_positions[index] == wanted) & (session_index >= 0)
         return np.where(found, self._order[index], -1)
 
     def __len__(self) -> int:
@@ -376,7 +384,7 @@ class Lexicon:
 
     def load_terms(self, wanted: Sequence[str], postings: Sequence[PostingRow]) -> None:
         """Keep ``postings``: every posting of the ``wanted`` terms, read in this state."""
-        grouped = _group(postings, self.slots_at([(p[1], p[2]) for p in postings]))
+        grouped = _group(postings, self._slots(*_columns(postings, 1, 2)))
         with self._lock:
             for term in wanted:
                 found = grouped.get(term)
@@ -485,22 +493,37 @@ def _append(base: _Parts, docs: Sequence[DocumentRow]) -> _Parts:
     )
 
 
+def _columns(rows: Sequence[tuple[Any, ...]], *at: int) -> list[tuple[Any, ...]]:
+    """The columns ``at`` of ``rows`` (empty tuples for no rows)."""
+    if not rows:
+        return [() for _ in at]
+    columns = list(zip(*rows, strict=True))
+    return [columns[n] for n in at]
+
+
 def _group(
     postings: Sequence[PostingRow], slots: np.ndarray
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Postings by term as (slots, tf) arrays, given each posting's slot; postings of unknown
     documents (slot -1, which one snapshot never holds) are ignored."""
-    grouped: dict[str, tuple[list[int], list[int]]] = {}
-    for (term, _session, _seq, tf), slot in zip(postings, slots.tolist(), strict=True):
-        if slot < 0:
-            continue
-        found = grouped.setdefault(term, ([], []))
-        found[0].append(slot)
-        found[1].append(tf)
-    return {
-        term: (np.asarray(found, dtype=np.int32), np.asarray(tfs, dtype=np.float64))
-        for term, (found, tfs) in grouped.items()
-    }
+    if not postings:
+        return {}
+    term_column, tf_column = _columns(postings, 0, 3)
+    known = slots >= 0
+    names, inverse = np.unique(np.asarray(term_column, dtype=object), return_inverse=True)
+    inverse = inverse.reshape(-1)[known]
+    kept_slots = slots[known].astype(np.int32)
+    tfs = np.asarray(tf_column, dtype=np.float64)[known]
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(names)))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    start = 0
+    for name, stop in zip(names.tolist(), bounds.tolist(), strict=True):
+        if stop > start:
+            picked = order[start:stop]
+            out[name] = (kept_slots[picked], tfs[picked])
+        start = stop
+    return out
 
 
 def _position_keys(sessions: np.ndarray, seqs: np.ndarray) -> np.ndarray:

@@ -112,6 +112,10 @@ def hybrid_rank(
     return ranked
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)  # a few numbers: numpy's mean costs more than it saves
+
+
 def _session_prior(bases: Mapping[int, float], index: Neighbourhood, top: int) -> dict[int, float]:
     """Each candidate's session strength (mean of its session's ``top`` best), standardized."""
     by_session: dict[str, list[float]] = {}
@@ -120,7 +124,7 @@ def _session_prior(bases: Mapping[int, float], index: Neighbourhood, top: int) -
         session = index.session(slot)
         session_of[slot] = session
         by_session.setdefault(session, []).append(score)
-    strength = {s: float(np.mean(sorted(v)[-top:])) for s, v in by_session.items()}
+    strength = {s: _mean(sorted(v)[-top:]) for s, v in by_session.items()}
     values = np.array([strength[session_of[slot]] for slot in bases], dtype=np.float64)
     mean, spread = _standardize(values)
     return {slot: (strength[session_of[slot]] - mean) / spread for slot in bases}
