@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -31,7 +34,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import ConfigError, InvalidMessageError, StoreError
 from .messages import Message
-from .store.schema import fact_marks_table, facts_table, insert_ignore, messages_table
+from .store.schema import (
+    fact_marks_table,
+    fact_versions_table,
+    facts_table,
+    insert_ignore,
+    messages_table,
+)
 
 logger = logging.getLogger("tiered_memory")
 
@@ -401,6 +410,8 @@ class FactBook:
                 next_id += 1
                 conn.execute(sa.insert(facts_table).values(**self._row(fact)))
             written.append(fact)
+        if written:
+            self._bump(conn)
         return written
 
     def observe_upto(
@@ -523,6 +534,7 @@ class FactBook:
             return [f.fact_id for f in erased]
 
     def _erase(self, conn: Connection, fact: Fact, facts: Sequence[Fact]) -> None:
+        self._bump(conn)
         f = facts_table.c
         conn.execute(
             sa.delete(facts_table).where(f.user_id == self.user_id, f.fact_id == fact.fact_id)
@@ -540,9 +552,19 @@ class FactBook:
             )
 
     def facts(self) -> list[Fact]:
-        """Every fact of the user, superseded ones included, in the order they were learned."""
+        """Every fact of the user, superseded ones included, in the order they were learned.
+
+        Read once per version: a process keeps the facts of the users it read lately and reads
+        the user's fact version first, in the same transaction (every write bumps it)."""
+        key = (self.engine.url.render_as_string(hide_password=True), self.user_id)
         with self._read() as conn:
-            return self._facts(conn)
+            version = self._version(conn)
+            cached = _CACHE.get(key, version)
+            if cached is not None:
+                return list(cached)
+            facts = self._facts(conn)
+        _CACHE.put(key, version, facts)
+        return facts
 
     def current(self) -> list[Fact]:
         return [f for f in self.facts() if f.current]
@@ -555,6 +577,27 @@ class FactBook:
         with self._write() as conn:
             conn.execute(sa.delete(facts_table).where(facts_table.c.user_id == self.user_id))
             conn.execute(sa.delete(marks_table).where(marks_table.c.user_id == self.user_id))
+            self._bump(conn)  # the version row stays: a version number is never reused
+
+    def _version(self, conn: Connection) -> tuple[str, int]:
+        v = fact_versions_table.c
+        found = conn.execute(
+            sa.select(v.epoch, v.version).where(v.user_id == self.user_id)
+        ).one_or_none()
+        return ("", 0) if found is None else (str(found.epoch), int(found.version))
+
+    def _bump(self, conn: Connection) -> None:
+        v = fact_versions_table.c
+        conn.execute(
+            insert_ignore(conn, fact_versions_table).values(
+                user_id=self.user_id, version=0, epoch=uuid.uuid4().hex
+            )
+        )
+        conn.execute(
+            sa.update(fact_versions_table)
+            .where(v.user_id == self.user_id)
+            .values(version=v.version + 1)
+        )
 
     def _facts(self, conn: Connection) -> list[Fact]:
         f = facts_table.c
@@ -592,6 +635,46 @@ class FactBook:
                 yield conn
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"fact store read failed: {exc}") from exc
+
+
+Version = tuple[str, int]  # (epoch, version) of a user's facts
+
+
+class _FactCache:
+    """The facts of the users read lately, by (database, user), each with the version it was
+    read at; at most ``budget`` facts in all (the least recently used go first)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[tuple[str, str], tuple[Version, tuple[Fact, ...]]] = (
+            OrderedDict()
+        )
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], version: Version) -> tuple[Fact, ...] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[str, str], version: Version, facts: Sequence[Fact]) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._held -= len(old[1])
+            if len(facts) > self.budget:
+                return
+            self._entries[key] = (version, tuple(facts))
+            self._held += len(facts)
+            while self._held > self.budget:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._held -= len(evicted)
+
+
+_CACHE = _FactCache(budget=200_000)
 
 
 def _ts(value: datetime | None) -> float | None:

@@ -198,6 +198,14 @@ fact_marks_table = sa.Table(  # per session: the log position below which facts 
     sa.Column("upto", sa.Integer, nullable=False),
 )
 
+fact_versions_table = sa.Table(  # per user: bumped by every write of its facts (never deleted)
+    "tm_fact_versions",
+    metadata,
+    sa.Column("user_id", _NulSafeString(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("epoch", sa.String(32), nullable=False),  # new with the row: a new database
+)
+
 meta_table = sa.Table(
     "tm_meta",
     metadata,
@@ -342,6 +350,7 @@ __all__ = [
     "create_tables",
     "documents_table",
     "fact_marks_table",
+    "fact_versions_table",
     "facts_table",
     "insert_ignore",
     "leases_table",
