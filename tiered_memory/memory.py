@@ -133,7 +133,10 @@ class TieredMemory:
                 raise ConfigError("facts need the SQL session store (SqlSessionStore)")
             return None
         book = FactBook(engine, self.user_id, extractor)
-        return FactIndex(book, self._store, lambda: self.long_term, lambda: self.embedder, prepare)
+        return FactIndex(
+            book, self._store, lambda: self.long_term, lambda: self.embedder, prepare,
+            documents=self.config.index_long_term,
+        )  # fmt: skip
 
     @property
     def embedder(self) -> Embedder:

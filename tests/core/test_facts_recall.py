@@ -219,3 +219,14 @@ def test_vaulted_values_in_facts_come_back_to_their_owner_only(tmp_path: Path) -
     assert stored and all("Tumbleweed" not in f.value for f in stored)  # a placeholder
     hits = _facts(mem.recall("what is my wifi password?", k=5, exclude_window=False))
     assert hits and "Tumbleweed-42" in hits[0].text  # type: ignore[attr-defined]
+
+
+def test_a_memory_that_does_not_index_tier3_writes_no_fact_documents(tmp_path: Path) -> None:
+    """Its facts are extracted, but it writes no fact documents or vectors: a summary-only
+    memory with another embedder must not create the user's vector collection (LlamaIndex's
+    summary block beside a recall block on the same store failed CI on the dimension)."""
+    mem = _memory(tmp_path, index_long_term=False)
+    _chat(mem)
+    assert mem.facts is not None and mem.facts.book.facts()
+    assert mem.store.documents("kha") == []
+    assert mem.long_term.count("kha") == 0

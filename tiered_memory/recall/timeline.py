@@ -314,12 +314,18 @@ class FactIndex:
         vectors: Callable[[], LongTermStore],
         embedder: Callable[[], Embedder],
         prepare: Callable[[Message, Message | None], Message],
+        *,
+        documents: bool = True,
     ) -> None:
         self.book = book
         self.store = store
         self._vectors = vectors
         self._embedder = embedder
         self.prepare = prepare
+        #: write the fact documents to Tier 3 (off for a memory that does not index Tier 3: its
+        #: embedder may not be the one of the user's vectors; a memory of the user that indexes
+        #: Tier 3 writes the missing ones after its next compaction, ``sync_steps``)
+        self.documents = documents
 
     @property
     def user_id(self) -> str:
@@ -329,7 +335,8 @@ class FactIndex:
         """Observe the session's newly summarized messages (once) and bring the fact
         documents up to date (also repairing what a crash between the two left behind)."""
         changed = yield Call(self.book.observe_upto, (session_id, upto, self.prepare))
-        yield from self.sync_steps()
+        if self.documents:
+            yield from self.sync_steps()
         return changed  # type: ignore[no-any-return]
 
     def sync_steps(self) -> Steps[int]:
