@@ -201,9 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rotate.add_argument("--path", default="./.tiered_memory", help="the memory's directory")
     rotate.add_argument("--url", help="session store URL (default: SQLite under --path)")
     rotate.add_argument(
-        "--old-key", help="the current key (default: $TIERED_MEMORY_VAULT_KEY, else the key file)"
+        "--old-key",
+        help="the current key (default: $TIERED_MEMORY_VAULT_KEY, else the key file); a key "
+        "that starts with '-' is given as --old-key=KEY",
     )
-    rotate.add_argument("--new-key", help="the new key (default: a new one is made)")
+    rotate.add_argument(
+        "--new-key", help="the new key (default: a new one is made); --new-key=KEY as above"
+    )
     rotate.set_defaults(run=_vault_rotate)
     add_import_command(commands)
     for name in sorted(_plugin_names()):
