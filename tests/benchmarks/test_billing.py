@@ -167,28 +167,17 @@ def test_the_layout_bound_of_a_log_that_always_fits_is_append_only() -> None:
 
 
 def test_uncached_tokens_are_split_by_cause_and_add_up(tmp_path: Path) -> None:
-    from tiered_memory_bench.chat_memories import Budgets
-    from tiered_memory_bench.fakes import Meter
+    from tiered_memory_bench.chat_memories import Budgets, FullHistory
     from tiered_memory_bench.locomo import Conversation, Turn
     from tiered_memory_bench.token_cost import UNCACHED_CAUSES, replay
 
-    class Sliding:
+    class Sliding(FullHistory):
         """The last 12 messages after a fixed summary: the start moves every turn past 12."""
 
         name = "sliding"
 
-        def __init__(self, budgets: Budgets, workdir: Path, conversation_id: str) -> None:
-            self.meter = Meter()
-            self.messages: list[dict[str, str]] = []
-
-        def add(self, role: str, content: str, created_at: datetime | None = None) -> None:
-            self.messages.append({"role": role, "content": content})
-
         def prompt(self) -> list[dict[str, str]]:
             return [{"role": "system", "content": "notes"}, *self.messages[-12:]]
-
-        def close(self) -> None:
-            self.messages.clear()
 
     when = datetime(2024, 1, 1)
     turns = [

@@ -345,14 +345,8 @@ class Lexicon:
             absent.discard(term)
         return Lexicon(state, parts, terms, absent)
 
-    def slots_at(self, positions: Sequence[tuple[str, int]]) -> np.ndarray:
-        """The slot of each ``(session_id, seq)``, -1 for a position it does not hold."""
-        if not positions:
-            return np.zeros(0, dtype=np.int64)
-        sessions, seqs = zip(*positions, strict=True)
-        return self._slots(sessions, seqs)
-
     def _slots(self, sessions: Sequence[str], seqs: Sequence[int]) -> np.ndarray:
+        """The slot of each ``(session, seq)``, -1 for a position it does not hold."""
         if not len(self.keys):
             return np.full(len(seqs), -1, dtype=np.int64)
         names, inverse = np.unique(np.asarray(sessions, dtype=object), return_inverse=True)

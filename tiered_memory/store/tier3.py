@@ -77,12 +77,6 @@ class LexiconCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.nbytes
 
-    def discard(self, user_id: str) -> None:
-        with self._lock:
-            old = self._entries.pop(user_id, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
