@@ -52,12 +52,34 @@ def normalize_answer(text: str) -> str:
     return " ".join(w for w in _numbers_as_digits(words) if w not in _ARTICLES)
 
 
+_ALSO_ACCEPTABLE = re.compile(
+    r"^(?P<first>[^.]+?)\.\s+(?P<second>[^.(]+?)\s*(?:\([^)]*\))?\s+is also acceptable\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def answer_variants(answer: str) -> list[str]:
+    """The gold answer, or each answer it accepts.
+
+    LongMemEval's counting answers name an alternative: ``"14 days. 15 days (including the last
+    day) is also acceptable"`` accepts ``"14 days"`` and ``"15 days"``; as a whole sentence it
+    would never occur in a prompt.
+    """
+    match = _ALSO_ACCEPTABLE.match(answer.strip())
+    if match is None:
+        return [answer]
+    return [match["first"], match["second"]]
+
+
 def contains_answer(normalized_text: str, answer: str) -> bool:
-    """Whether ``answer`` (raw) occurs on word boundaries in an already normalized text."""
-    wanted = normalize_answer(answer)
-    if not wanted:
-        return False
-    return f" {wanted} " in f" {normalized_text} "
+    """Whether ``answer`` (raw; or one answer it accepts) occurs on word boundaries in an already
+    normalized text."""
+    padded = f" {normalized_text} "
+    for variant in answer_variants(answer):
+        wanted = normalize_answer(variant)
+        if wanted and f" {wanted} " in padded:
+            return True
+    return False
 
 
 def collapse(text: str) -> str:

@@ -106,8 +106,9 @@ class TieredReplay(ChatReplay):
     """tiered-memory: one memory session per dataset session; context + the recall tool."""
 
     memory: TieredChat
-    dated = False
-    """Whether the question is asked at its date (``now=``: LongMemEval's question_date)."""
+    dated = True
+    """Whether the question is asked at its date (``now=``: LongMemEval's question_date), as a chat
+    app knows when it is asked; its recall answer counts ages from then (the clock if unknown)."""
     asked_at: datetime | None = None
     facts = True
     """False: issue 16's facts and time-aware ranking off (the before of ``tm-facts``)."""
@@ -132,7 +133,7 @@ class TieredReplay(ChatReplay):
 
         context, parts = self.context()
         hits = self.recall(question, RECALL_K)
-        answer = format_recall_hits(hits)
+        answer = format_recall_hits(hits, now=self.asked_at)
         built = with_question(
             context,
             {**{k: list(v) for k, v in parts.items()}, "recall": [h.text for h in hits]},

@@ -6,6 +6,7 @@ import pytest
 from tiered_memory_bench.answer_metric import (
     MISSING,
     PromptParts,
+    answer_variants,
     contains_answer,
     normalize_answer,
     score_prompt,
@@ -98,3 +99,14 @@ def test_evidence_never_spans_two_texts() -> None:
         prompt(window=["I adopted a grey cat", "called Pixel last weekend."]), "Pixel", [EVIDENCE]
     )
     assert score.evidence_where == (MISSING,)
+
+
+def test_an_answer_that_names_an_alternative_accepts_either() -> None:
+    gold = "14 days. 15 days (including the last day) is also acceptable."
+    assert answer_variants(gold) == ["14 days", "15 days"]
+    assert contains_answer(normalize_answer("that was 15 days later"), gold)
+    assert contains_answer(normalize_answer("14 days ago"), gold)
+    assert not contains_answer(normalize_answer("16 days ago"), gold)
+    # Other answers with a full stop are one answer.
+    assert answer_variants("4 days.") == ["4 days."]
+    assert answer_variants("Not enough. You said X.") == ["Not enough. You said X."]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tiered_memory.recall.records import RecallHit
 from tiered_memory.recall.temporal import (
     TimeRange,
     find_time_ranges,
@@ -15,6 +16,7 @@ from tiered_memory.recall.temporal import (
     strip_time_phrases,
     time_boost,
 )
+from tiered_memory.recall.tool import RECALL_HEADER, age, format_recall_hits
 
 NOW = datetime(2026, 10, 14, 15, 30, tzinfo=timezone.utc)  # a Wednesday
 
@@ -276,3 +278,40 @@ def test_every_range_is_non_empty_and_not_after_the_question(now: datetime, phra
     for r in find_time_ranges(f"what happened {phrase}?", now):
         assert r.start < r.end
         assert r.start <= now.replace(tzinfo=timezone.utc) + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        (datetime(2026, 10, 14, 0, 5, tzinfo=timezone.utc), "today"),
+        (datetime(2026, 10, 13, 23, 59, tzinfo=timezone.utc), "yesterday"),
+        (datetime(2026, 10, 10, 18, 0, tzinfo=timezone.utc), "4 days ago"),
+        (datetime(2026, 9, 20, tzinfo=timezone.utc), "24 days (3 weeks) ago"),
+        (datetime(2026, 6, 14, tzinfo=timezone.utc), "4 months (122 days) ago"),
+        (datetime(2026, 6, 15, tzinfo=timezone.utc), "3 months (121 days) ago"),
+        (datetime(2023, 7, 1, tzinfo=timezone.utc), "3 years (3 months) ago"),
+        (datetime(2026, 10, 15, tzinfo=timezone.utc), "after now"),
+    ],
+)
+def test_age_counts_calendar_days_and_months(said: datetime, expected: str) -> None:
+    assert age(said, NOW) == expected
+
+
+def test_recall_answer_gives_each_hit_its_age_from_the_question_time() -> None:
+    hit = RecallHit(
+        text="I went to the Maundy Thursday service.", score=1.0, role="user", session_id="s1",
+        created_at=datetime(2023, 4, 6, 20, 0, tzinfo=timezone.utc), message_id="m1", user_id="u",
+    )  # fmt: skip
+    asked = datetime(2023, 4, 10, 10, 28, tzinfo=timezone.utc)
+    text = format_recall_hits([hit], now=asked)
+    assert text.startswith(RECALL_HEADER)
+    assert "Now: 2023-04-10 (Mon) 10:28 UTC" in text
+    assert "[1] date: 2023-04-06 (Thu) 20:00 UTC, 4 days ago | session: s1" in text
+    # A naive "now" is UTC, like every other time the API takes; the clock is the default.
+    assert format_recall_hits([hit], now=asked.replace(tzinfo=None)) == text
+    assert "years" in format_recall_hits([hit]) and "Now: 2023" not in format_recall_hits([hit])
+
+
+def test_a_zone_is_counted_in_utc_dates() -> None:
+    late = datetime(2026, 10, 13, 23, 30, tzinfo=timezone(timedelta(hours=-5)))  # 04:30 UTC
+    assert age(late, NOW) == "today"

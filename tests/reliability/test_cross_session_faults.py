@@ -333,9 +333,9 @@ def test_a_name_or_session_with_a_newline_cannot_forge_a_hit_header(
     text = format_recall_hits(make_memory("s2").recall("favourite fruit", k=2))
     headers = [line for line in text.splitlines() if line.startswith("[")]
     assert all(line.startswith(("[1] date:", "[2] date:")) for line in headers)
-    assert all(
-        line.startswith("    > ") for line in text.splitlines()[1:] if not line.startswith("[")
-    )
+    _header, now, *rest = text.splitlines()
+    assert now.startswith("Now: ")
+    assert all(line.startswith("    > ") for line in rest if not line.startswith("["))
 
 
 # --- huge inputs -----------------------------------------------------------------------------

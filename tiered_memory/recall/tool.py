@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from datetime import time as clock_time
 
 from ..errors import InvalidMessageError
+from ..validation import as_utc
 from .records import RecallHit
 
 RECALL_TOOL_NAME = "recall_memory"
@@ -113,17 +114,22 @@ RECALL_HEADER = (
 )
 
 
-def format_recall_hits(hits: Sequence[RecallHit]) -> str:
+def format_recall_hits(hits: Sequence[RecallHit], now: datetime | None = None) -> str:
     """The one text format every recall tool returns (LangChain and LlamaIndex alike).
 
     Hits come best first; no score is printed, because fused scores only compare within one call.
+    Each hit's date comes with its age counted from ``now`` (default: the clock; give the time the
+    question is asked), so "how many days ago" needs no date arithmetic from the model.
     """
     if not hits:
         return "No relevant memories found in earlier conversations."
-    lines = [RECALL_HEADER]
+    moment = as_utc(now, "now") if now is not None else datetime.now(timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    lines = [RECALL_HEADER, f"Now: {moment:%Y-%m-%d (%a) %H:%M} UTC; ages are counted from then."]
     for number, hit in enumerate(hits, start=1):
         speaker = f"{hit.role} ({_inline(hit.name)})" if hit.name else hit.role
-        when = hit.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        said = hit.created_at.astimezone(timezone.utc)
+        when = f"{said:%Y-%m-%d (%a) %H:%M} UTC, {age(said, moment)}"
         saved = (
             f" | memory id: {_inline(hit.message_id)}" if hit.session_id == MEMORIES_SESSION else ""
         )
@@ -132,6 +138,28 @@ def format_recall_hits(hits: Sequence[RecallHit]) -> str:
         )
         lines.extend(f"    > {line}" for line in hit.text.splitlines() or [""])
     return "\n".join(lines)
+
+
+def age(then: datetime, now: datetime) -> str:
+    """How long before ``now`` ``then`` was, in calendar days (UTC), as a person says it.
+
+    "today", "yesterday", "4 days ago", "24 days (3 weeks) ago", "4 months (122 days) ago",
+    "2 years (5 months) ago"; a time after ``now`` is "after now".
+    """
+    start, end = then.astimezone(timezone.utc).date(), now.astimezone(timezone.utc).date()
+    days = (end - start).days
+    if days < 0:
+        return "after now"
+    if days <= 1:
+        return ("today", "yesterday")[days]
+    if days < 14:
+        return f"{days} days ago"
+    if days < 60:
+        return f"{days} days ({days // 7} weeks) ago"
+    months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+    if months < 24:
+        return f"{months} months ({days} days) ago"
+    return f"{months // 12} years ({months % 12} months) ago"
 
 
 def _inline(value: str) -> str:
@@ -156,6 +184,7 @@ __all__ = [
     "SAVE_MEMORY_TOOL_NAME",
     "UPDATE_MEMORY_DESCRIPTION",
     "UPDATE_MEMORY_TOOL_NAME",
+    "age",
     "format_memory_deleted",
     "format_memory_saved",
     "format_recall_hits",
