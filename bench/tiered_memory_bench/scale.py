@@ -225,6 +225,7 @@ def big_user_recalls(path: Path, queries: Sequence[str]) -> dict[str, Any]:
             memory.recall(query, k=RECALL_K)
             samples.append((time.perf_counter() - began) * 1000)
         rss = peak_rss_mb()
+        writes = _chat_sized_writes(resources, path)
     warm = samples[1:]
     return {
         "queries": len(samples),
@@ -232,7 +233,41 @@ def big_user_recalls(path: Path, queries: Sequence[str]) -> dict[str, Any]:
         "p50_ms": round(percentile(warm, 50), 2),
         "p95_ms": round(percentile(warm, 95), 2),
         "peak_rss_mb": rss,
+        "chroma_write_of_5_p50_ms": round(percentile(writes, 50), 2),
+        "chroma_write_of_5_p95_ms": round(percentile(writes, 95), 2),
     }
+
+
+def _chat_sized_writes(resources: Any, path: Path, count: int = 40) -> list[float]:
+    """Milliseconds of Chroma upserts of 5 records into the big user's collection (which writes
+    its index to disk on every write), the records deleted afterwards (the store is reused)."""
+    from tiered_memory import HashEmbedder, MemoryConfig
+    from tiered_memory.recall.records import LongTermRecord
+
+    vectors = resources.long_term_store(path, MemoryConfig())
+    embedder = HashEmbedder()
+    corpus = Corpus(seed=5)
+    run = uuid.uuid4().hex[:8]
+    now = datetime.now(timezone.utc)
+    samples: list[float] = []
+    keys: list[str] = []
+    for n in range(count):
+        texts = corpus.turns(5)
+        records = [
+            LongTermRecord(
+                user_id="big", session_id=f"writes-{run}", message_id=f"w{n}-{i}", role="user",
+                text=text, created_at=now, embedding=vector, seq=n * 5 + i,
+            )
+            for i, (text, vector) in enumerate(
+                zip(texts, embedder.embed_documents(texts), strict=True)
+            )
+        ]  # fmt: skip
+        began = time.perf_counter()
+        vectors.upsert("big", records)
+        samples.append((time.perf_counter() - began) * 1000)
+        keys += [r.key for r in records]
+    vectors.delete("big", keys)
+    return samples
 
 
 def _reader(path: Path, connection: Any, user_id: str) -> None:
@@ -346,7 +381,8 @@ def run_scale(
         big = _in_child(big_user_recalls, path, built["big_queries"]) if big_user else None
         if big:
             note(
-                f"  recall at {big_user:,} memories: p50 {big['p50_ms']} ms, p95 {big['p95_ms']} ms"
+                f"  recall at {big_user:,} memories: p50 {big['p50_ms']} ms, p95 {big['p95_ms']} ms;"
+                f" a 5-record Chroma write there p50 {big['chroma_write_of_5_p50_ms']} ms"
             )
         forget = forget_across_processes(path)
         note(

@@ -16,7 +16,7 @@ from tiered_memory.recall.temporal import (
     strip_time_phrases,
     time_boost,
 )
-from tiered_memory.recall.tool import RECALL_HEADER, age, format_recall_hits
+from tiered_memory.recall.tool import RECALL_HEADER, age, format_recall_hits, timeline
 
 NOW = datetime(2026, 10, 14, 15, 30, tzinfo=timezone.utc)  # a Wednesday
 
@@ -315,3 +315,31 @@ def test_recall_answer_gives_each_hit_its_age_from_the_question_time() -> None:
 def test_a_zone_is_counted_in_utc_dates() -> None:
     late = datetime(2026, 10, 13, 23, 30, tzinfo=timezone(timedelta(hours=-5)))  # 04:30 UTC
     assert age(late, NOW) == "today"
+
+
+def _hit(number: int, when: datetime) -> RecallHit:
+    return RecallHit(
+        text=f"event {number}", score=1.0, role="user", session_id="s", created_at=when,
+        message_id=f"m{number}", user_id="u",
+    )  # fmt: skip
+
+
+def test_timeline_orders_hits_by_date_with_the_days_between() -> None:
+    hits = [
+        _hit(1, datetime(2023, 3, 25, 9, tzinfo=timezone.utc)),
+        _hit(2, datetime(2023, 3, 1, 18, tzinfo=timezone.utc)),
+        _hit(3, datetime(2023, 3, 25, 20, tzinfo=timezone.utc)),
+        _hit(4, datetime(2023, 3, 26, 8, tzinfo=timezone.utc)),
+    ]
+    assert timeline(hits) == (
+        "[2] 2023-03-01 -> [1] 24 days later -> [3] same day -> [4] 1 day later"
+    )
+    text = format_recall_hits(hits, now=datetime(2023, 4, 1, tzinfo=timezone.utc))
+    assert text.splitlines()[-1] == "In date order: " + timeline(hits)
+
+
+def test_no_timeline_when_every_hit_is_from_one_day() -> None:
+    day = datetime(2023, 3, 25, 9, tzinfo=timezone.utc)
+    hits = [_hit(1, day), _hit(2, day + timedelta(hours=3))]
+    assert timeline(hits) == ""
+    assert "In date order" not in format_recall_hits(hits, now=day)

@@ -2,6 +2,15 @@
 
 Recall is per user by construction: a user's vectors live in that user's own collection, and
 every read also checks the ``user_id`` metadata, so no code path can return another user's text.
+
+Chroma keeps each collection's HNSW index in memory once opened (about 3 MB even for a few
+vectors) and, by default, up to the open-file limit / 5 of them per process; it writes an index
+to disk only every ``sync_threshold`` records (1,000), replaying the rest on a process's first
+query, and an index it closed before writing it loses those records in that process (or cannot
+be opened again: "Nothing found on disk"). So an embedded store here caps the open indexes per
+process (``open_collections``, least recently used closed first) and has every collection write
+its index after each write (``sync_threshold`` 1: Chroma writes only the changed elements, so a
+5-record write into 50,000 records took no longer than with 1,000).
 """
 
 from __future__ import annotations
@@ -19,6 +28,10 @@ from .records import LongTermRecord, StoredHit, record_metadata
 logger = logging.getLogger("tiered_memory")
 
 T = TypeVar("T")
+
+OPEN_COLLECTIONS = 64
+"""Default cap of user indexes an embedded store keeps open in a process (see the module doc)."""
+ON_EVERY_WRITE = {"sync_threshold": 1, "batch_size": 100}
 
 
 class LongTermStore(Protocol):
@@ -63,6 +76,7 @@ class ChromaLongTermStore:
         client: Any | None = None,
         collection_prefix: str = "tiered_memory",
         timeout: float = 30.0,
+        open_collections: int = OPEN_COLLECTIONS,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
@@ -88,7 +102,7 @@ class ChromaLongTermStore:
             elif path is not None:
                 directory = Path(path) / "chroma"
                 directory.mkdir(parents=True, exist_ok=True)
-                self.client = chromadb.PersistentClient(path=str(directory), settings=settings)
+                self.client = _persistent_client(directory, settings, open_collections)
             else:
                 raise ConfigError("ChromaLongTermStore needs a path, a host or a client")
         except (ConfigError, StoreError):
@@ -115,10 +129,27 @@ class ChromaLongTermStore:
                 collection = self.client.get_or_create_collection(
                     name=self.collection_name(user_id),
                     embedding_function=None,
-                    metadata={"hnsw:space": "cosine", "user_id": user_id},
+                    metadata={"user_id": user_id},
+                    configuration={"hnsw": {"space": "cosine", **ON_EVERY_WRITE}},
                 )
+                self._settle(collection)
                 self._collections[user_id] = collection
             return collection
+
+    def _settle(self, collection: Any) -> None:
+        """On first open here: a collection made by an older version (or by hand) writes its
+        index only every ``sync_threshold`` records; it is set to write on every write, and one
+        record is written again so that what it held only in memory is on disk."""
+        hnsw = (getattr(collection, "configuration_json", None) or {}).get("hnsw") or {}
+        if int(hnsw.get("sync_threshold") or 1000) <= ON_EVERY_WRITE["sync_threshold"]:
+            return
+        collection.modify(configuration={"hnsw": dict(ON_EVERY_WRITE)})
+        one = collection.get(limit=1, include=["embeddings", "documents", "metadatas"])
+        if one["ids"]:
+            collection.upsert(
+                ids=one["ids"], embeddings=one["embeddings"], documents=one["documents"],
+                metadatas=one["metadatas"],
+            )  # fmt: skip
 
     def _op(self, user_id: str, what: str, operation: Callable[[Any], T]) -> T:
         """Run ``operation`` on the user's collection; a handle made stale by another process
@@ -139,6 +170,7 @@ class ChromaLongTermStore:
             return
         if any(r.user_id != user_id for r in records):
             raise StoreError("refusing to store a record under another user's collection")
+
         self._op(
             user_id,
             "upsert",
@@ -231,6 +263,50 @@ class ChromaLongTermStore:
                 close()
             except Exception as exc:  # closing never raises; the process may be exiting
                 logger.debug("closing the Chroma client at %s failed: %r", self.where, exc)
+
+
+_SYSTEMS_LOCK = threading.Lock()
+
+
+def _persistent_client(directory: Path, settings: Any, open_collections: int) -> Any:
+    """``chromadb.PersistentClient`` on ``directory`` whose process-wide index cache holds at most
+    ``open_collections`` collections.
+
+    Chroma reads that cap once, when it starts the directory's shared system, from the open-file
+    limit; there is no setting for it. So the system is started here with the cap (Chroma's
+    internals: if they change, the default system is used and a warning says so). A system that
+    already runs for the directory in this process is shared as it is.
+    """
+    import chromadb
+
+    if open_collections < 1:
+        raise ConfigError(f"open_collections must be >= 1, got {open_collections!r}")
+    settings.persist_directory = str(directory)
+    settings.is_persistent = True
+    try:
+        from chromadb.api import ServerAPI
+        from chromadb.api.shared_system_client import SharedSystemClient
+        from chromadb.config import System
+        from chromadb.telemetry.product import ProductTelemetryClient
+
+        with _SYSTEMS_LOCK:
+            systems = SharedSystemClient._identifier_to_system
+            if str(directory) not in systems:
+                system = System(settings)
+                system.instance(ProductTelemetryClient)  # type: ignore[type-abstract]
+                api: Any = system.instance(ServerAPI)  # type: ignore[type-abstract]
+                if isinstance(getattr(api, "hnsw_cache_size", None), int):
+                    api.hnsw_cache_size = min(api.hnsw_cache_size, open_collections)
+                else:
+                    logger.warning(
+                        "this chromadb has no index cache to cap; open_collections unused"
+                    )
+                system.start()
+                systems[str(directory)] = system
+            return chromadb.PersistentClient(path=str(directory), settings=settings)
+    except (AttributeError, ImportError) as exc:
+        logger.warning("cannot cap Chroma's open indexes (%r); using its default", exc)
+        return chromadb.PersistentClient(path=str(directory), settings=settings)
 
 
 def _owned(user_id: str, batch: Mapping[str, Any]) -> list[StoredHit]:
