@@ -156,20 +156,16 @@ def timeline(hits: Sequence[RecallHit]) -> str:
     previous = first.date()
     for moment, number in later:
         gap = (moment.date() - previous).days
-        parts.append(f"[{number}] " + ("same day" if gap == 0 else _days(gap) + " later"))
+        parts.append(f"[{number}] " + ("same day" if gap == 0 else _count(gap, "day") + " later"))
         previous = moment.date()
     return " -> ".join(parts)
-
-
-def _days(count: int) -> str:
-    return "1 day" if count == 1 else f"{count} days"
 
 
 def age(then: datetime, now: datetime) -> str:
     """How long before ``now`` ``then`` was, in calendar days (UTC), as a person says it.
 
-    "today", "yesterday", "4 days ago", "24 days (3 weeks) ago", "4 months (122 days) ago",
-    "2 years (5 months) ago"; a time after ``now`` is "after now".
+    "today", "yesterday", "4 days ago", "24 days ago (3 weeks)", "4 months ago (122 days)",
+    "3 years ago (39 months)"; a time after ``now`` is "after now".
     """
     start, end = then.astimezone(timezone.utc).date(), now.astimezone(timezone.utc).date()
     days = (end - start).days
@@ -180,11 +176,15 @@ def age(then: datetime, now: datetime) -> str:
     if days < 14:
         return f"{days} days ago"
     if days < 60:
-        return f"{days} days ({days // 7} weeks) ago"
+        return f"{days} days ago ({days // 7} weeks)"
     months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
     if months < 24:
-        return f"{months} months ({days} days) ago"
-    return f"{months // 12} years ({months % 12} months) ago"
+        return f"{_count(months, 'month')} ago ({days} days)"
+    return f"{months // 12} years ago ({months} months)"
+
+
+def _count(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
 def _inline(value: str) -> str:
