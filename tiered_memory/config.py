@@ -34,6 +34,8 @@ class MemoryConfig:
         chroma_host / chroma_port / chroma_ssl / chroma_headers: use a Chroma server
             (``chromadb.HttpClient``) instead of the embedded ``PersistentClient`` under ``path``.
         collection_prefix: prefix of the per-user Chroma collections.
+        chroma_open_collections: the most user indexes the embedded Chroma keeps in memory per
+            process (least recently used closed first; the first memory on a path sets it).
         session_store_url: SQLAlchemy URL of the session store; default SQLite under ``path``.
         secrets: ``"vault"`` (default) replaces each secret by a stable placeholder in the log,
             the summary and the vector store, keeps its value encrypted in the session store,
@@ -81,6 +83,7 @@ class MemoryConfig:
     chroma_ssl: bool = False
     chroma_headers: dict[str, str] | None = field(default=None, hash=False)
     collection_prefix: str = "tiered_memory"
+    chroma_open_collections: int = 64
     session_store_url: str | None = None
     secrets: SecretsPolicy = "vault"
     index_long_term: bool = True
@@ -135,6 +138,12 @@ class MemoryConfig:
         )
         _require(
             1 <= self.index_batch <= 10_000, "index_batch", self.index_batch, "an int in [1, 10000]"
+        )
+        _require(
+            self.chroma_open_collections >= 1,
+            "chroma_open_collections",
+            self.chroma_open_collections,
+            "an int >= 1",
         )
 
     def _check_types(self) -> None:
@@ -203,7 +212,7 @@ class MemoryConfig:
 _INT_FIELDS = (
     "index_batch",
     "window_tokens", "summary_tokens", "summarizer_batch_tokens", "summarizer_retries",
-    "recall_k", "chroma_port",
+    "recall_k", "chroma_port", "chroma_open_collections",
 )  # fmt: skip
 _NUMBER_FIELDS = (
     "evict_to", "summarizer_timeout", "retry_backoff", "store_timeout", "summary_lag_warning",

@@ -89,8 +89,9 @@ class Resources:
                 else:
                     _make_directory(path)
                     store = ChromaLongTermStore(
-                        path=path, collection_prefix=config.collection_prefix
-                    )
+                        path=path, collection_prefix=config.collection_prefix,
+                        open_collections=config.chroma_open_collections,
+                    )  # fmt: skip
                 self._long_term_stores[key] = store
             return store
 

@@ -107,3 +107,17 @@ def test_a_fresh_process_finds_what_the_last_one_wrote(tmp_path: Path) -> None:
 def test_open_collections_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="open_collections"):
         ChromaLongTermStore(path=tmp_path, open_collections=0)
+
+
+def test_the_memory_config_sets_the_cap(tmp_path: Path) -> None:
+    from tiered_memory import HashEmbedder, MemoryConfig, TieredMemory
+
+    with pytest.raises(ConfigError, match="chroma_open_collections"):
+        MemoryConfig(chroma_open_collections=0)
+    memory = TieredMemory(
+        "s", "u", tmp_path, MemoryConfig(chroma_open_collections=2), embedder=HashEmbedder()
+    )
+    memory.add("user", "My favourite fruit is mango.")
+    assert memory.recall("favourite fruit", exclude_window=False)
+    assert memory.tier3._vectors().client._server.hnsw_cache_size == 2
+    memory.close()

@@ -30,7 +30,8 @@ logger = logging.getLogger("tiered_memory")
 T = TypeVar("T")
 
 OPEN_COLLECTIONS = 64
-"""Default cap of user indexes an embedded store keeps open in a process (see the module doc)."""
+"""Default cap of user indexes an embedded store keeps open in a process (see the module doc;
+``MemoryConfig.chroma_open_collections``)."""
 ON_EVERY_WRITE = {"sync_threshold": 1, "batch_size": 100}
 
 
