@@ -111,22 +111,12 @@ def _documents(user: int, count: int, corpus: Corpus, start: datetime) -> list[A
 
 
 def _write_user(store: Any, vectors: Any, embedder: Any, user_id: str, docs: Sequence[Any]) -> None:
-    from tiered_memory.recall.records import LongTermRecord
+    from tiered_memory.recall.index import long_term_records
 
     for begin in range(0, len(docs), BATCH):
         batch = docs[begin : begin + BATCH]
         embeddings = embedder.embed_documents([d.text for d in batch])
-        vectors.upsert(
-            user_id,
-            [
-                LongTermRecord(
-                    user_id=user_id, session_id=d.session_id, message_id=d.message_id,
-                    role=d.role, text=d.text, created_at=datetime.fromisoformat(d.created_at),
-                    embedding=e, seq=d.seq,
-                )
-                for d, e in zip(batch, embeddings, strict=True)
-            ],
-        )  # fmt: skip
+        vectors.upsert(user_id, long_term_records(user_id, batch, embeddings))
         store.mark_indexed(user_id, [(d.session_id, d.message_id) for d in batch], batch)
 
 
@@ -242,26 +232,17 @@ def _chat_sized_writes(resources: Any, path: Path, count: int = 40) -> list[floa
     """Milliseconds of Chroma upserts of 5 records into the big user's collection (which writes
     its index to disk on every write), the records deleted afterwards (the store is reused)."""
     from tiered_memory import HashEmbedder, MemoryConfig
-    from tiered_memory.recall.records import LongTermRecord
+    from tiered_memory.recall.index import long_term_records
 
     vectors = resources.long_term_store(path, MemoryConfig())
     embedder = HashEmbedder()
-    corpus = Corpus(seed=5)
-    run = uuid.uuid4().hex[:8]
-    now = datetime.now(timezone.utc)
+    # user -2: message ids no user of the store has
+    docs = _documents(-2, count * 5, Corpus(seed=5), datetime.now(timezone.utc))
     samples: list[float] = []
     keys: list[str] = []
-    for n in range(count):
-        texts = corpus.turns(5)
-        records = [
-            LongTermRecord(
-                user_id="big", session_id=f"writes-{run}", message_id=f"w{n}-{i}", role="user",
-                text=text, created_at=now, embedding=vector, seq=n * 5 + i,
-            )
-            for i, (text, vector) in enumerate(
-                zip(texts, embedder.embed_documents(texts), strict=True)
-            )
-        ]  # fmt: skip
+    for begin in range(0, len(docs), 5):
+        batch = docs[begin : begin + 5]
+        records = long_term_records("big", batch, embedder.embed_documents([d.text for d in batch]))
         began = time.perf_counter()
         vectors.upsert("big", records)
         samples.append((time.perf_counter() - began) * 1000)

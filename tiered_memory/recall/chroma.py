@@ -171,7 +171,6 @@ class ChromaLongTermStore:
             return
         if any(r.user_id != user_id for r in records):
             raise StoreError("refusing to store a record under another user's collection")
-
         self._op(
             user_id,
             "upsert",

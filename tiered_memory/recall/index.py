@@ -139,20 +139,7 @@ class LongTermIndex:
     def _records(
         self, docs: Sequence[StoredDocument], vectors: list[list[float]]
     ) -> list[LongTermRecord]:
-        return [
-            LongTermRecord(
-                user_id=self.user_id,
-                session_id=d.session_id,
-                message_id=d.message_id,
-                role=d.role,
-                text=d.text,
-                created_at=indexed_created(d),
-                embedding=v,
-                name=d.name,
-                seq=d.seq,
-            )
-            for d, v in zip(docs, vectors, strict=True)
-        ]
+        return long_term_records(self.user_id, docs, vectors)
 
     # --- searching -------------------------------------------------------------------------
 
@@ -231,6 +218,26 @@ class LongTermIndex:
         elif removed:
             keys = [record_key(s, m) for s, m in removed]
             yield Call(self._vectors().delete, (self.user_id, keys))
+
+
+def long_term_records(
+    user_id: str, docs: Sequence[StoredDocument], vectors: Sequence[Sequence[float]]
+) -> list[LongTermRecord]:
+    """What the vector store keeps of each document, with its vector."""
+    return [
+        LongTermRecord(
+            user_id=user_id,
+            session_id=d.session_id,
+            message_id=d.message_id,
+            role=d.role,
+            text=d.text,
+            created_at=indexed_created(d),
+            embedding=v,
+            name=d.name,
+            seq=d.seq,
+        )
+        for d, v in zip(docs, vectors, strict=True)
+    ]
 
 
 def with_texts(hits: Sequence[RecallHit], documents: Sequence[StoredDocument]) -> list[RecallHit]:

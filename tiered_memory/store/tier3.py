@@ -561,14 +561,21 @@ def _refresh(
     return Lexicon.build(state, _document_rows(conn, user_id, None))
 
 
+def _driver_marker(conn: Connection) -> str | None:
+    """The driver's placeholder for SQL read past SQLAlchemy ("?" or "%s"); None for a
+    paramstyle these reads do not write (they then go through SQLAlchemy)."""
+    style = conn.dialect.paramstyle
+    return "?" if style == "qmark" else "%s" if style in ("format", "pyformat") else None
+
+
 def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[DocumentRow]:
     """The user's documents as the lexicon holds them (those added after version ``since``).
 
     Read through the driver, like :func:`_term_rows`: SQLAlchemy's per-row processing was most of
     a cold recall's lexicon read (12 of 18 ms at 1,000 documents)."""
     ld, d = lexical_docs_table.c, documents_table.c
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+    marker = _driver_marker(conn)
+    if marker is None:  # pragma: no cover
         query = (
             sa.select(
                 ld.session_id, ld.seq, ld.doc_key, ld.message_id, ld.length, ld.created_ts,
@@ -632,8 +639,8 @@ def _term_rows(conn: Connection, user_id: str, wanted: Sequence[str]) -> list[Po
     100k documents a few terms have tens of thousands of postings, and SQLAlchemy's per-row
     processing cost more than the query; session ids are decoded once per distinct value."""
     p = postings_table.c
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    if conn.dialect.paramstyle not in ("qmark", "format", "pyformat"):  # pragma: no cover
+    marker = _driver_marker(conn)
+    if marker is None:  # pragma: no cover
         query = sa.select(p.term, p.session_id, p.seq, p.tf).where(
             p.user_id == user_id, p.term.in_(list(wanted))
         )
