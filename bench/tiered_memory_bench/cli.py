@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import dump_json, note, output_path, plot_path, write_json
+from .common import dump_json, embedder_kind, note, output_path, plot_path, write_json
 from .datasets import DataError, load_conversations
 from .locomo import DEFAULT_DATA, Conversation
 
@@ -120,9 +120,11 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     )
     retrieval.add_argument(
         "--embedder",
-        choices=("default", "hash"),
+        type=embedder_kind,
         default="default",
-        help="default: the core's MiniLM (all systems share it)",
+        help="default: the core's MiniLM (all systems share it); hash: no semantics; "
+        "onnx:PATH: another ONNX export with MiniLM's tokenizer; "
+        "sentence-transformers:PATH: that model (needs sentence-transformers and torch)",
     )
 
     tokens = commands.add_parser(
@@ -202,9 +204,11 @@ def build_parser(prog: str = "tiered-memory bench") -> argparse.ArgumentParser:
     availability.add_argument("--summary-tokens", type=_positive, default=500)
     availability.add_argument(
         "--embedder",
-        choices=("default", "hash"),
+        type=embedder_kind,
         default="default",
-        help="default: the core's MiniLM (all systems share it)",
+        help="default: the core's MiniLM (all systems share it); hash: no semantics; "
+        "onnx:PATH: another ONNX export with MiniLM's tokenizer; "
+        "sentence-transformers:PATH: that model (needs sentence-transformers and torch)",
     )
 
     qa = commands.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import re
@@ -97,6 +98,25 @@ class CachingEmbedder:
             self.embed_documents(todo[start : start + 64])
 
 
+#: ``--embedder onnx:PATH``: another BERT-family ONNX export with MiniLM's tokenizer
+ONNX_PREFIX = "onnx:"
+#: ``--embedder sentence-transformers:PATH``: any sentence-transformers model (needs torch)
+SENTENCE_TRANSFORMERS_PREFIX = "sentence-transformers:"
+
+
+def embedder_kind(value: str) -> str:
+    """argparse type of ``--embedder``: default, hash, onnx:PATH, sentence-transformers:PATH."""
+    if value in ("default", "hash"):
+        return value
+    for prefix in (ONNX_PREFIX, SENTENCE_TRANSFORMERS_PREFIX):
+        if value.startswith(prefix) and value[len(prefix) :]:
+            return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: expected default, hash, {ONNX_PREFIX}PATH "
+        f"or {SENTENCE_TRANSFORMERS_PREFIX}PATH-OR-NAME"
+    )
+
+
 def benchmark_embedder(
     kind: str = "default", disk_cache: str | Path | None = None
 ) -> CachingEmbedder:
@@ -107,18 +127,36 @@ def benchmark_embedder(
     """
     if kind == "hash":
         return CachingEmbedder(HashEmbedder(), "HashEmbedder(256)")
-    try:
-        from tiered_memory.embeddings import default_embedder
+    inner: Embedder
+    if kind.startswith(ONNX_PREFIX):
+        from tiered_memory.embeddings.minilm import MiniLMEmbedder
 
-        inner: Embedder = default_embedder()
+        model = kind[len(ONNX_PREFIX) :]
+        inner = MiniLMEmbedder(model_path=model)
         inner.embed_query("warm up")
-    except Exception as exc:
-        loud(
-            f"NOTE: the core default embedder is unavailable ({type(exc).__name__}: {exc}); "
-            "falling back to HashEmbedder: retrieval figures are NOT semantic and not comparable."
-        )
-        return CachingEmbedder(HashEmbedder(), "HashEmbedder(256) [fallback]")
-    name = f"default_embedder() = {type(inner).__name__}"
+        name = f"MiniLMEmbedder(model_path={model})"
+    elif kind.startswith(SENTENCE_TRANSFORMERS_PREFIX):
+        # an explicit model is never replaced by a fallback: a failure here ends the run
+        from tiered_memory.embeddings import SentenceTransformerEmbedder
+
+        model = kind[len(SENTENCE_TRANSFORMERS_PREFIX) :]
+        inner = SentenceTransformerEmbedder(model)
+        inner.embed_query("warm up")
+        name = f"SentenceTransformerEmbedder({model})"
+    else:
+        try:
+            from tiered_memory.embeddings import default_embedder
+
+            inner = default_embedder()
+            inner.embed_query("warm up")
+        except Exception as exc:
+            loud(
+                f"NOTE: the core default embedder is unavailable ({type(exc).__name__}: {exc}); "
+                "falling back to HashEmbedder: retrieval figures are NOT semantic and not "
+                "comparable."
+            )
+            return CachingEmbedder(HashEmbedder(), "HashEmbedder(256) [fallback]")
+        name = f"default_embedder() = {type(inner).__name__}"
     if disk_cache is not None:
         from .embedding_cache import DiskCachedEmbedder
 

@@ -351,3 +351,16 @@ def test_judge_label_parsing() -> None:
     assert judge_label("It is INCORRECT") == "WRONG"
     assert judge_label("Reasoning... so: correct") == "CORRECT"
     assert judge_label("no idea") == "WRONG"
+
+
+def test_embedder_option_takes_a_model_and_rejects_typos() -> None:
+    import argparse
+
+    from tiered_memory_bench.common import embedder_kind
+
+    assert embedder_kind("default") == "default"
+    assert embedder_kind("onnx:/models/other.onnx") == "onnx:/models/other.onnx"
+    assert embedder_kind("sentence-transformers:all-mpnet-base-v2").endswith("mpnet-base-v2")
+    for bad in ("minilm", "onnx:", "sentence-transformers:"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            embedder_kind(bad)

