@@ -137,7 +137,7 @@ def benchmark_embedder(
         name = f"MiniLMEmbedder(model_path={model})"
     elif kind.startswith(SENTENCE_TRANSFORMERS_PREFIX):
         # an explicit model is never replaced by a fallback: a failure here ends the run
-        from tiered_memory.embeddings import SentenceTransformerEmbedder
+        from tiered_memory.embeddings.minilm import SentenceTransformerEmbedder
 
         model = kind[len(SENTENCE_TRANSFORMERS_PREFIX) :]
         inner = SentenceTransformerEmbedder(model)

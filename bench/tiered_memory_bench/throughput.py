@@ -46,6 +46,9 @@ def add_throughput_parsers(commands: Any) -> None:
     embedding.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
     embedding.add_argument("--batch-size", type=int, default=None)
     embedding.add_argument(
+        "--model-path", default=None, help="another ONNX export with MiniLM's tokenizer"
+    )
+    embedding.add_argument(
         "--huge-mb", type=float, default=50.0, help="size of the one huge text (0: skip)"
     )
     bulk = commands.add_parser(
@@ -113,9 +116,12 @@ def run_embedding(args: argparse.Namespace, finish: Callable[..., int]) -> int:
         kwargs["threads"] = args.threads
     if args.batch_size is not None:
         kwargs["batch_size"] = args.batch_size
+    if args.model_path is not None:
+        kwargs["model_path"] = args.model_path
     embedder = MiniLMEmbedder(**kwargs).load()
     result: dict[str, Any] = {
         "embedder": repr(embedder),
+        "model": embedder.name,
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "datasets": {},

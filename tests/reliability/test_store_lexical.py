@@ -325,7 +325,7 @@ def test_the_lexicon_cache_evicts_least_recently_used_first() -> None:
     from tiered_memory.recall.lexical import Lexicon, LexiconVersion
 
     def lexicon(n: int) -> Lexicon:
-        docs = [(f"s{n}", k, f"key{n}-{k}", f"m{n}-{k}", 3, 0.0, "user", 1) for k in range(10)]
+        docs = [(f"s{n}", k, f"key{n}-{k}", f"m{n}-{k}", 3, 0.0, "user", 1, "") for k in range(10)]
         return Lexicon.build(LexiconVersion("e", 1, 0, 10, 30), docs)
 
     size = lexicon(0).nbytes

@@ -24,7 +24,7 @@ from ..steps import Call, Embed, Steps
 from ..store import SessionStore
 from .chroma import LongTermStore
 from .lexical import IndexedDoc, Lexicon, terms
-from .ranking import RankingWeights, hybrid_rank
+from .ranking import RankingWeights, addressed_author, hybrid_rank
 from .records import LongTermRecord, RecallHit, RecallQuery, record_key
 from .timeline import FACT_ROLE, TimelineWeights, timeline_hits
 from .tool import (
@@ -201,7 +201,8 @@ class LongTermIndex:
             slot = lexicon.slot_of.get(key)
             if slot is not None:
                 allowed[slot] = False
-        ranked = hybrid_rank(dense, lexical, lexicon, allowed, self.weights)
+        addressed = addressed_author(request.text, lexicon.names)
+        ranked = hybrid_rank(dense, lexical, lexicon, allowed, self.weights, addressed)
         return timeline_hits(
             ranked, lambda slot: _doc(self.user_id, lexicon, slot), facts, request, self.user_id,
             self.timeline,

@@ -183,6 +183,10 @@ class SessionSlots:
         doc = self.docs[slot]
         return doc.session_id if doc is not None else ""
 
+    def name(self, slot: int) -> str:
+        doc = self.docs[slot]
+        return str(doc.metadata.get("name") or "") if doc is not None else ""
+
     def neighbours(self, slot: int) -> tuple[int | None, int | None]:
         """The previous and next live documents of the same session (among those held)."""
         doc = self.docs[slot]
@@ -265,8 +269,9 @@ class LexicalIndex(SessionSlots):
         return arrays
 
 
-#: (session_id, seq, doc_key, message_id, length, created_ts, role, generation) of a document
-DocumentRow = tuple[str, int, str, str, int, float, str, int]
+#: (session_id, seq, doc_key, message_id, length, created_ts, role, generation, name) of a
+#: document; name is "" when the message has none
+DocumentRow = tuple[str, int, str, str, int, float, str, int, str]
 #: (term, session_id, seq, tf) of one posting
 PostingRow = tuple[str, str, int, int]
 
@@ -311,6 +316,8 @@ class Lexicon:
         self.lengths = parts.lengths
         self.roles = parts.roles
         self.role_index = parts.role_index
+        self.names = parts.names
+        self.name_index = parts.name_index
         self._parts = parts
         self._terms = terms or {}  # term -> (slots, tf), complete for this state
         self._absent = absent or set()  # terms known to be in no document
@@ -366,7 +373,8 @@ class Lexicon:
     def nbytes(self) -> int:
         """Roughly what it holds in memory (arrays, key strings, the loaded postings)."""
         arrays = sum(a.nbytes for a in (self.session_index, self.seqs, self.created, self.lengths,
-                                         self.role_index, self.before, self.after))  # fmt: skip
+                                         self.role_index, self.name_index, self.before,
+                                         self.after))  # fmt: skip
         return arrays + self._term_bytes + 300 * len(self.keys)
 
     def missing(self, query_terms: Iterable[str]) -> list[str]:
@@ -429,6 +437,9 @@ class Lexicon:
     def session(self, slot: int) -> str:
         return self.sessions[int(self.session_index[slot])]
 
+    def name(self, slot: int) -> str:
+        return self.names[int(self.name_index[slot])]
+
     def seq(self, slot: int) -> int:
         return int(self.seqs[slot])
 
@@ -447,6 +458,8 @@ class _Parts:
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     roles: tuple[str, ...] = ()
     role_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+    names: tuple[str, ...] = ()
+    name_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
 
 _EMPTY_PARTS = _Parts()
@@ -455,11 +468,14 @@ _EMPTY_PARTS = _Parts()
 def _append(base: _Parts, docs: Sequence[DocumentRow]) -> _Parts:
     start = len(base.keys)
     slot_of = dict(base.slot_of)
-    sessions, roles = list(base.sessions), list(base.roles)
+    sessions, roles, names = list(base.sessions), list(base.roles), list(base.names)
     session_at = {s: n for n, s in enumerate(sessions)}
     role_at = {r: n for n, r in enumerate(roles)}
-    new_sessions, new_roles = [], []
-    for n, (session_id, _seq, key, _message, _length, _created, role, _gen) in enumerate(docs):
+    name_at = {r: n for n, r in enumerate(names)}
+    new_sessions, new_roles, new_names = [], [], []
+    for n, (session_id, _seq, key, _message, _length, _created, role, _gen, name) in enumerate(
+        docs
+    ):
         slot_of[key] = start + n
         if session_id not in session_at:
             session_at[session_id] = len(sessions)
@@ -467,8 +483,12 @@ def _append(base: _Parts, docs: Sequence[DocumentRow]) -> _Parts:
         if role not in role_at:
             role_at[role] = len(roles)
             roles.append(role)
+        if name not in name_at:
+            name_at[name] = len(names)
+            names.append(name)
         new_sessions.append(session_at[session_id])
         new_roles.append(role_at[role])
+        new_names.append(name_at[name])
 
     def column(old: np.ndarray, values: list[Any], dtype: Any) -> np.ndarray:
         return np.concatenate([old, np.asarray(values, dtype=dtype)]).astype(dtype)
@@ -484,6 +504,8 @@ def _append(base: _Parts, docs: Sequence[DocumentRow]) -> _Parts:
         lengths=column(base.lengths, [d[4] for d in docs], np.float64),
         roles=tuple(roles),
         role_index=column(base.role_index, new_roles, np.int16),
+        names=tuple(names),
+        name_index=column(base.name_index, new_names, np.int32),
     )
 
 

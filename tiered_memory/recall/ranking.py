@@ -10,11 +10,16 @@ turn is recalled with the answer it got, but an answer is not recalled for the q
 answered; otherwise every long, on-topic reply next to a matching user turn crowds the user's
 own statements out of the top k (LongMemEval-S dev, 12 questions: turn R@5 0.833 -> 0.958;
 LoCoMo, where both speakers are people stored as users, is unchanged).
+When the question names exactly one of the people whose messages carry a ``name`` ("What did
+Ana paint?"), a turn someone else wrote takes a fixed penalty: the person asked about is the one
+whose own words answer (LoCoMo dev: 96% of the evidence of such questions). Messages without a
+name (a one-user chat, an assistant) are never penalized, so nothing changes without names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +35,8 @@ class Neighbourhood(Protocol):
 
     def session(self, slot: int) -> str: ...
 
+    def name(self, slot: int) -> str: ...
+
 
 @dataclass(frozen=True)
 class RankingWeights:
@@ -42,6 +49,8 @@ class RankingWeights:
     pool: int = 100
     #: roles whose turns take no share of their neighbours' scores (they still give theirs)
     self_contained_roles: tuple[str, ...] = ("assistant",)
+    #: penalty of a turn written by someone other than the one person the question names
+    other_speaker: float = 0.5
 
 
 def _standardize(values: np.ndarray) -> tuple[float, float]:
@@ -57,6 +66,7 @@ def hybrid_rank(
     index: Neighbourhood,
     allowed: np.ndarray,
     weights: RankingWeights | None = None,
+    addressed: str = "",
 ) -> list[tuple[int, float]]:
     """Slots ranked best first.
 
@@ -65,6 +75,7 @@ def hybrid_rank(
         lexical: BM25 score of every slot.
         index: gives each slot's session neighbours.
         allowed: boolean mask of the slots that may be returned (filters, liveness).
+        addressed: the author name the question is about (:func:`addressed_author`), or "".
     """
     weights = weights or RankingWeights()
     lexical = np.where(allowed, lexical, 0.0)
@@ -107,9 +118,26 @@ def hybrid_rank(
         before, after = index.neighbours(slot)
         neighbours = [lifted(n) if n in bases else floor for n in (before, after) if n is not None]
         score = lifted(slot) + weights.neighbour * max(neighbours, default=floor)
+        if addressed and index.name(slot) not in ("", addressed):
+            score -= weights.other_speaker
         ranked.append((slot, score))
     ranked.sort(key=lambda item: (-item[1], item[0]))
     return ranked
+
+
+def addressed_author(question: str, names: Iterable[str]) -> str:
+    """The one author name (full, or its first word) the question mentions as a word, else ""
+    (none, or several: then it is about no one person)."""
+    found = set()
+    for name in names:
+        if not name.strip():
+            continue
+        first = name.split()[0]
+        for form in {name, first}:
+            if re.search(rf"(?<!\w){re.escape(form)}(?!\w)", question, re.IGNORECASE):
+                found.add(name)
+                break
+    return found.pop() if len(found) == 1 else ""
 
 
 def _mean(values: list[float]) -> float:

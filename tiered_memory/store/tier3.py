@@ -579,7 +579,7 @@ def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[Do
         query = (
             sa.select(
                 ld.session_id, ld.seq, ld.doc_key, ld.message_id, ld.length, ld.created_ts,
-                d.role, ld.generation,
+                d.role, ld.generation, d.name,
             )
             .select_from(
                 lexical_docs_table.join(
@@ -599,7 +599,7 @@ def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[Do
         encode = ld.user_id.type.process_bind_param  # type: ignore[attr-defined]
         sql = (
             "SELECT ld.session_id, ld.seq, ld.doc_key, ld.message_id, ld.length, ld.created_ts,"
-            f" d.role, ld.generation FROM {lexical_docs_table.name} ld"
+            f" d.role, ld.generation, d.name FROM {lexical_docs_table.name} ld"
             f" JOIN {documents_table.name} d ON d.user_id = ld.user_id"
             " AND d.session_id = ld.session_id AND d.message_id = ld.message_id"
             f" WHERE ld.user_id = {marker}"
@@ -612,10 +612,14 @@ def _document_rows(conn: Connection, user_id: str, since: int | None) -> list[Do
         if conn.dialect.name == "postgresql":  # the NUL-safe ids, decoded as SQLAlchemy would
             decode = ld.session_id.type.process_result_value  # type: ignore[attr-defined]
             rows = [
-                (decode(r[0], conn.dialect), r[1], r[2], decode(r[3], conn.dialect), *r[4:])
+                (decode(r[0], conn.dialect), r[1], r[2], decode(r[3], conn.dialect), *r[4:8],
+                 decode(r[8], conn.dialect))
                 for r in rows
-            ]
-    return [(r[0], int(r[1]), r[2], r[3], int(r[4]), float(r[5]), r[6], int(r[7])) for r in rows]
+            ]  # fmt: skip
+    return [
+        (r[0], int(r[1]), r[2], r[3], int(r[4]), float(r[5]), r[6], int(r[7]), r[8] or "")
+        for r in rows
+    ]
 
 
 def _posting_rows(conn: Connection, user_id: str, since: int) -> list[PostingRow]:
