@@ -9,7 +9,8 @@ tool result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Hashable, Sequence
 
 from .config import MemoryConfig
 from .messages import Message
@@ -156,18 +157,46 @@ SUMMARY_FRAME = (
 def summary_message(session_id: str, summary: str, budget: int, counter: TokenCounter) -> Message:
     """The summary as the system message the model reads: framed as quoted data, and cut to
     ``budget`` tokens whatever the summarizer returned."""
+    return _counted_summary(session_id, summary, budget, counter)[0]
+
+
+def _counted_summary(
+    session_id: str, summary: str, budget: int, counter: TokenCounter
+) -> tuple[Message, int]:
+    """:func:`summary_message` and its tokens. The framed text and its count are remembered
+    for the last summaries seen (a pure function of these arguments and the counter), so a
+    turn whose summary did not change counts none of it again; the message is made anew."""
+    if isinstance(counter, Hashable):
+        content, tokens = _remembered_frame(session_id, summary, budget, counter)
+    else:
+        content, tokens = _frame_summary(session_id, summary, budget, counter)
+    return _summary_of(session_id, content), tokens
+
+
+def _summary_of(session_id: str, content: str) -> Message:
+    return Message(role="system", content=content, id=f"summary:{session_id}")
+
+
+def _frame_summary(
+    session_id: str, summary: str, budget: int, counter: TokenCounter
+) -> tuple[str, int]:
+    """The summary message's content within ``budget`` tokens, and its tokens."""
     body = summary.replace("</summary", "<\\/summary")
 
-    def framed(text: str) -> Message:
-        content = f"{SUMMARY_PREFIX}\n{SUMMARY_FRAME}\n{text}\n</summary>"
-        return Message(role="system", content=content, id=f"summary:{session_id}")
+    def framed(text: str) -> str:
+        return f"{SUMMARY_PREFIX}\n{SUMMARY_FRAME}\n{text}\n</summary>"
 
-    message = framed(body)
-    excess = counter.count_message(message) - budget
+    content = framed(body)
+    tokens = counter.count_message(_summary_of(session_id, content))
+    excess = tokens - budget
     if excess > 0:
         keep = max(0, counter.count_text(body) - excess)
-        message = framed(counter.truncate(body, keep).rstrip() if keep else "")
-    return message
+        content = framed(counter.truncate(body, keep).rstrip() if keep else "")
+        tokens = counter.count_message(_summary_of(session_id, content))
+    return content, tokens
+
+
+_remembered_frame = functools.lru_cache(maxsize=64)(_frame_summary)
 
 
 def build_context(
@@ -190,9 +219,9 @@ def build_context(
     view: list[Message] = []
     summary_budget = config.summary_tokens
     if state.summary:
-        message = summary_message(state.session_id, state.summary, summary_budget, counter)
+        message, tokens = _counted_summary(state.session_id, state.summary, summary_budget, counter)
         view.append(message)
-        summary_budget -= counter.count_message(message)
+        summary_budget -= tokens
     window = list(state.window)
     window_budget = max(0, config.window_tokens - reserve_tokens)
     start = fit_view(window, window_budget)

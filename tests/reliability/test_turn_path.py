@@ -300,3 +300,83 @@ def test_closing_the_resources_ends_the_wait_for_a_gap(
     finally:
         release.set()
         thread.join()
+
+
+class _Numbered:
+    """A summarizer whose every summary is new: 'summary N of K messages'."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def summarize(self, request: object) -> str:
+        self.calls += 1
+        return f"summary {self.calls} of {len(request.messages)} messages"  # type: ignore[attr-defined]
+
+    async def asummarize(self, request: object) -> str:
+        return self.summarize(request)
+
+
+def test_the_turn_read_rebuilds_every_field_a_message_was_stored_with(tmp_path: Path) -> None:
+    """The turn path reads the window by column position (not through ``row_to_stored``): the
+    messages it returns equal those stored, and those the full-row read returns."""
+    from datetime import datetime, timezone
+
+    config = MemoryConfig(index_long_term=False, secrets="keep")
+    resources = Resources()
+    memory = TieredMemory("s", "u", tmp_path, config, resources=resources)
+    try:
+        when = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=timezone.utc)
+        call = ToolCall(id="c1", name="lookup", arguments='{"q": "tea \\u00e9"}')
+        sent = [
+            Message(role="user", content="hi\x00 there", name="ann", id="m1", created_at=when,
+                    metadata={"k": [1, "x"]}),
+            Message(role="assistant", content="", tool_calls=(call,), id="m2", created_at=when),
+            Message(role="tool", content="result", tool_call_id="c1", id="m3", created_at=when),
+        ]  # fmt: skip
+        memory.add_messages(sent)
+        assert memory.window() == sent
+        assert memory.context_messages() == sent
+        assert memory.history() == sent
+        state = memory._store.load("u", "s", pending_tail_tokens=10)
+        assert [i.seq for i in state.window] == [0, 1, 2]
+        assert [i.tokens for i in state.window] == [memory.counter.count_message(m) for m in sent]
+    finally:
+        memory.close()
+        resources.close(timeout=1)
+
+
+@pytest.mark.parametrize("turns_first", [True, False])
+def test_another_memory_writing_the_session_is_seen_by_the_next_context(
+    tmp_path: Path, turns_first: bool
+) -> None:
+    """Two memories on one path with their own resources (engines, caches: as two processes):
+    each one's next context shows what the other wrote, its messages and its new summary."""
+    config = MemoryConfig(
+        window_tokens=80, summary_tokens=60, index_long_term=False, compaction="inline"
+    )
+    summarizer = _Numbered()
+    a_resources, b_resources = Resources(), Resources()
+    a = TieredMemory("s", "u", tmp_path, config, summarizer=summarizer, resources=a_resources)
+    b = TieredMemory("s", "u", tmp_path, config, summarizer=summarizer, resources=b_resources)
+    try:
+        if turns_first:
+            a.add("user", "from a")
+            assert [m["content"] for m in a.context()] == ["from a"]
+        seen: set[str] = set()
+        for n in range(30):
+            writer, reader = (a, b) if n % 3 else (b, a)
+            writer.add("user", f"turn {n} " + "word " * 8)
+            view = reader.context()
+            assert view == writer.context()
+            assert view[-1]["content"] == f"turn {n} " + "word " * 8
+            if view[0]["role"] == "system":
+                seen.add(view[0]["content"])
+        assert summarizer.calls >= 2 and len(seen) >= 2  # new summaries were seen by both
+        assert f"summary {summarizer.calls} of" in a.context()[0]["content"]
+        b.forget(message_id=b.window()[-1].id)
+        assert a.context() == b.context()
+    finally:
+        a.close()
+        b.close()
+        a_resources.close(timeout=1)
+        b_resources.close(timeout=1)

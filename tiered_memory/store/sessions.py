@@ -62,6 +62,25 @@ def row_to_stored(row: Any) -> StoredMessage:
     return StoredMessage(message=message, tokens=row.tokens, seq=row.seq)
 
 
+def _stored(row: Any) -> StoredMessage:
+    """:func:`row_to_stored` of a row of ``_MESSAGE_COLUMNS``, read by position (the turn path
+    reads the window twice a turn: name lookups on each row were a tenth of a turn)."""
+    seq, message_id, role, content, name, tool_calls, tool_call_id, created_at, meta, tokens = row
+    message = Message.trusted(
+        role=role,
+        content=content,
+        name=name,
+        tool_calls=tuple(ToolCall.from_dict(c) for c in json.loads(tool_calls))
+        if tool_calls
+        else (),
+        tool_call_id=tool_call_id,
+        id=message_id,
+        created_at=datetime.fromisoformat(created_at),
+        metadata=json.loads(meta) if meta else {},
+    )
+    return StoredMessage(message=message, tokens=tokens, seq=seq)
+
+
 def _calls_closed(newest_first: Sequence[StoredMessage]) -> bool:
     """True when every tool result in these messages answers a call among them and the
     oldest of them is not a tool result: the list then starts a unit."""
@@ -71,34 +90,81 @@ def _calls_closed(newest_first: Sequence[StoredMessage]) -> bool:
     return all(i.message.tool_call_id in issued for i in newest_first if i.message.role == "tool")
 
 
+# The turn path's statements, built once: building a statement (column comparisons, where,
+# order_by) and computing its cache key cost more than running it (a fifth of an add + context
+# turn at 2k window tokens). Values are bound at execution; each bind keeps its column's type.
+_m, _s = messages_table.c, sessions_table.c
+_IN_SESSION = (_m.user_id == sa.bindparam("b_user"), _m.session_id == sa.bindparam("b_session"))
+# What a StoredMessage is made of (row_to_stored): the other columns are not read.
+_MESSAGE_COLUMNS = (
+    _m.seq, _m.message_id, _m.role, _m.content, _m.name, _m.tool_calls, _m.tool_call_id,
+    _m.created_at, _m.metadata, _m.tokens,
+)  # fmt: skip
+_SESSION_ROW = sa.select(sessions_table).where(
+    _s.user_id == sa.bindparam("b_user"), _s.session_id == sa.bindparam("b_session")
+)
+_SESSION_ROW_LOCKED = _SESSION_ROW.with_for_update()
+_FROM = _m.seq >= sa.bindparam("b_start")
+_BEFORE = _m.seq < sa.bindparam("b_stop")
+_RANGE_OPEN = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM).order_by(_m.seq)
+_RANGE = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM, _BEFORE).order_by(_m.seq)
+_NEWEST = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM, _BEFORE).order_by(_m.seq.desc())
+_TAIL_PAGES: dict[int, Any] = {}  # page size -> _NEWEST limited to it (a few sizes: 32, 64, ...)
+_COUNT = sa.select(sa.func.count()).where(*_IN_SESSION)
+_COUNT_RANGE = sa.select(sa.func.count()).where(*_IN_SESSION, _FROM, _BEFORE)
+_TOTALS_RANGE = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_m.tokens), 0)).where(
+    *_IN_SESSION, _FROM, _BEFORE
+)
+_KNOWN_IDS = sa.select(_m.message_id).where(
+    *_IN_SESSION, _m.message_id.in_(sa.bindparam("b_ids", expanding=True))
+)
+_INSERT_MESSAGES = sa.insert(messages_table)
+_AFTER_APPEND = (
+    sa.update(sessions_table)
+    .where(_s.user_id == sa.bindparam("b_user"), _s.session_id == sa.bindparam("b_session"))
+    .values(
+        next_seq=sa.bindparam("b_next_seq"),
+        window_start=sa.bindparam("b_window_start"),
+        history_tokens=sa.bindparam("b_history_tokens"),
+        version=sa.bindparam("b_version"),
+        behind_since=sa.bindparam("b_behind_since"),
+    )
+)
+
+
+def _keys(user_id: str, session_id: str, **values: Any) -> dict[str, Any]:
+    return {"b_user": user_id, "b_session": session_id, **values}
+
+
 def _read_range(
-    conn: Connection, session: tuple[Any, ...], start: int, stop: int | None
+    conn: Connection, keys: dict[str, Any], start: int, stop: int | None
 ) -> list[StoredMessage]:
-    m = messages_table.c
-    query = sa.select(messages_table).where(*session, m.seq >= start)
-    if stop is not None:
-        query = query.where(m.seq < stop)
-    return [row_to_stored(r) for r in conn.execute(query.order_by(m.seq)).all()]
+    if stop is None:
+        rows = conn.execute(_RANGE_OPEN, {**keys, "b_start": start}).all()
+    else:
+        rows = conn.execute(_RANGE, {**keys, "b_start": start, "b_stop": stop}).all()
+    return [_stored(r) for r in rows]
+
+
+def _tail_page(page: int) -> Any:
+    query = _TAIL_PAGES.get(page)
+    if query is None:
+        query = _TAIL_PAGES[page] = _NEWEST.limit(page)
+    return query
 
 
 def _read_tail(
-    conn: Connection, session: tuple[Any, ...], start: int, stop: int, tokens: int
+    conn: Connection, keys: dict[str, Any], start: int, stop: int, tokens: int
 ) -> list[StoredMessage]:
     """The newest messages of ``[start, stop)``: more than ``tokens`` tokens (or all), read
     back further until no tool result in them answers a call issued before them."""
-    m = messages_table.c
     newest_first: list[StoredMessage] = []
     total, upper, page = 0, stop, 32
     while upper > start:
-        rows = conn.execute(
-            sa.select(messages_table)
-            .where(*session, m.seq >= start, m.seq < upper)
-            .order_by(m.seq.desc())
-            .limit(page)
-        ).all()
+        rows = conn.execute(_tail_page(page), {**keys, "b_start": start, "b_stop": upper}).all()
         if not rows:
             break
-        newest_first.extend(row_to_stored(r) for r in rows)
+        newest_first.extend(_stored(r) for r in rows)
         total += sum(r.tokens for r in rows)
         upper = rows[-1].seq
         if total > tokens and _calls_closed(newest_first):
@@ -123,26 +189,18 @@ class SessionTransaction:
         self.window_start: int = row.window_start
         self.added_tokens = 0
         self.changed = False
+        self._keys = _keys(self.user_id, self.session_id)
 
     def append(self, items: Sequence[StoredMessage], *, index: bool) -> tuple[StoredMessage, ...]:
         """Store the messages whose id this session does not hold yet; returns them with seqs.
 
         ``index=False`` stores them as needing no Tier-3 work (a session that opted out).
         """
-        m = messages_table.c
         ids = [item.message.id for item in items]
         existing: set[str] = set()
         if ids:
-            existing = {
-                r[0]
-                for r in self._conn.execute(
-                    sa.select(m.message_id).where(
-                        m.user_id == self.user_id,
-                        m.session_id == self.session_id,
-                        m.message_id.in_(ids),
-                    )
-                )
-            }
+            known = self._conn.execute(_KNOWN_IDS, {**self._keys, "b_ids": ids})
+            existing = {r[0] for r in known}
         added: list[StoredMessage] = []
         rows: list[dict[str, Any]] = []
         for item in items:
@@ -172,15 +230,13 @@ class SessionTransaction:
             added.append(StoredMessage(message, item.tokens, self.next_seq))
             self.next_seq += 1
         if rows:
-            self._conn.execute(sa.insert(messages_table), rows)
+            self._conn.execute(_INSERT_MESSAGES, rows)
             self.added_tokens += sum(r["tokens"] for r in rows)
             self.changed = True
         return tuple(added)
 
     def window(self) -> list[StoredMessage]:
-        m = messages_table.c
-        session = (m.user_id == self.user_id, m.session_id == self.session_id)
-        return _read_range(self._conn, session, self.window_start, None)
+        return _read_range(self._conn, self._keys, self.window_start, None)
 
     def evict(self, window: Sequence[StoredMessage], count: int) -> None:
         """Move the first ``count`` messages of ``window`` out of it (to the summarizer)."""
@@ -199,33 +255,24 @@ class SessionTransaction:
         behind_since = row.behind_since
         if self.window_start > row.window_start and row.summarized_upto >= row.window_start:
             behind_since = time.time()  # the summary was caught up until this eviction
-        s, m = sessions_table.c, messages_table.c
         if self.changed:
             self._conn.execute(
-                sa.update(sessions_table)
-                .where(s.user_id == self.user_id, s.session_id == self.session_id)
-                .values(
-                    next_seq=self.next_seq,
-                    window_start=self.window_start,
-                    history_tokens=row.history_tokens + self.added_tokens,
-                    version=row.version + 1,
-                    behind_since=behind_since,
-                )
+                _AFTER_APPEND,
+                {
+                    **self._keys,
+                    "b_next_seq": self.next_seq,
+                    "b_window_start": self.window_start,
+                    "b_history_tokens": row.history_tokens + self.added_tokens,
+                    "b_version": row.version + 1,
+                    "b_behind_since": behind_since,
+                },
             )
         self.behind_since: float | None = behind_since
         self.summary_tokens: int = row.summary_tokens
         if self.window_start <= row.summarized_upto:
             return 0
-        return int(
-            self._conn.execute(
-                sa.select(sa.func.count()).where(
-                    m.user_id == self.user_id,
-                    m.session_id == self.session_id,
-                    m.seq >= row.summarized_upto,
-                    m.seq < self.window_start,
-                )
-            ).scalar_one()
-        )
+        pending = {**self._keys, "b_start": row.summarized_upto, "b_stop": self.window_start}
+        return int(self._conn.execute(_COUNT_RANGE, pending).scalar_one())
 
 
 class SqlSessionStore(Tier3Tables):
@@ -302,12 +349,10 @@ class SqlSessionStore(Tier3Tables):
 
     def _lock_session(self, conn: Connection, user_id: str, session_id: str) -> Any:
         """Lock the session row for this transaction, creating it if needed."""
-        query = sa.select(sessions_table).where(
-            sessions_table.c.user_id == user_id, sessions_table.c.session_id == session_id
-        )
-        if not self.is_sqlite:  # SQLite's BEGIN IMMEDIATE already holds the write lock
-            query = query.with_for_update()
-        row = conn.execute(query).one_or_none()
+        # SQLite's BEGIN IMMEDIATE already holds the write lock
+        query = _SESSION_ROW if self.is_sqlite else _SESSION_ROW_LOCKED
+        keys = _keys(user_id, session_id)
+        row = conn.execute(query, keys).one_or_none()
         if row is not None:
             return row
         conn.execute(
@@ -326,7 +371,7 @@ class SqlSessionStore(Tier3Tables):
                 summarizer_input_tokens=0,
             )
         )
-        return conn.execute(query).one()
+        return conn.execute(query, keys).one()
 
     @contextmanager
     def transaction(self, user_id: str, session_id: str) -> Iterator[SessionTransaction]:
@@ -340,27 +385,22 @@ class SqlSessionStore(Tier3Tables):
     def _load(
         self, conn: Connection, user_id: str, session_id: str, pending_tail_tokens: int | None
     ) -> SessionState:
-        s, m = sessions_table.c, messages_table.c
-        row = conn.execute(
-            sa.select(sessions_table).where(s.user_id == user_id, s.session_id == session_id)
-        ).one_or_none()
+        keys = _keys(user_id, session_id)
+        row = conn.execute(_SESSION_ROW, keys).one_or_none()
         if row is None:
             return SessionState(user_id=user_id, session_id=session_id)
-        session = (m.user_id == user_id, m.session_id == session_id)
-        window = _read_range(conn, session, row.window_start, None)
+        window = _read_range(conn, keys, row.window_start, None)
         pending_total: tuple[int, int] | None = None
         if pending_tail_tokens is None:
-            pending = _read_range(conn, session, row.summarized_upto, row.window_start)
+            pending = _read_range(conn, keys, row.summarized_upto, row.window_start)
         else:  # the window counts toward the tokens asked for: it is shown before any pending
             budget = max(0, pending_tail_tokens - sum(item.tokens for item in window))
-            pending = _read_tail(conn, session, row.summarized_upto, row.window_start, budget)
+            pending = _read_tail(conn, keys, row.summarized_upto, row.window_start, budget)
             count, tokens = conn.execute(
-                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(m.tokens), 0)).where(
-                    *session, m.seq >= row.summarized_upto, m.seq < row.window_start
-                )
+                _TOTALS_RANGE, {**keys, "b_start": row.summarized_upto, "b_stop": row.window_start}
             ).one()
             pending_total = (int(count), int(tokens))
-        count = conn.execute(sa.select(sa.func.count()).where(*session)).scalar_one()
+        count = conn.execute(_COUNT, keys).scalar_one()
         return SessionState(
             user_id=user_id,
             session_id=session_id,
