@@ -128,21 +128,17 @@ def benchmark_embedder(
     if kind == "hash":
         return CachingEmbedder(HashEmbedder(), "HashEmbedder(256)")
     inner: Embedder
-    if kind.startswith(ONNX_PREFIX):
-        from tiered_memory.embeddings.minilm import MiniLMEmbedder
-
-        model = kind[len(ONNX_PREFIX) :]
-        inner = MiniLMEmbedder(model_path=model)
-        inner.embed_query("warm up")
-        name = f"MiniLMEmbedder(model_path={model})"
-    elif kind.startswith(SENTENCE_TRANSFORMERS_PREFIX):
+    if kind.startswith((ONNX_PREFIX, SENTENCE_TRANSFORMERS_PREFIX)):
         # an explicit model is never replaced by a fallback: a failure here ends the run
-        from tiered_memory.embeddings.minilm import SentenceTransformerEmbedder
+        from tiered_memory.embeddings.minilm import MiniLMEmbedder, SentenceTransformerEmbedder
 
-        model = kind[len(SENTENCE_TRANSFORMERS_PREFIX) :]
-        inner = SentenceTransformerEmbedder(model)
+        prefix, model = kind.split(":", 1)
+        if prefix + ":" == ONNX_PREFIX:
+            inner = MiniLMEmbedder(model_path=model)
+        else:
+            inner = SentenceTransformerEmbedder(model)
         inner.embed_query("warm up")
-        name = f"SentenceTransformerEmbedder({model})"
+        name = f"{type(inner).__name__}({inner.name})"
     else:
         try:
             from tiered_memory.embeddings import default_embedder

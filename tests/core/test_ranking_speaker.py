@@ -49,10 +49,11 @@ def test_turns_of_someone_else_rank_below_the_named_persons_own() -> None:
 
 
 def test_unnamed_messages_are_never_penalized() -> None:
-    docs = [doc("mine", 0, None), doc("ana", 2, "Ana"), doc("assistant", 4, "")]
-    first_two = ranked_keys(docs, "Ana")[:3]
-    assert set(first_two) == {"mine", "ana", "assistant"}
-    assert ranked_keys(docs, "Ana") == ranked_keys(docs, "")
+    docs = [doc("mine", 0, None), doc("ben", 2, "Ben"), doc("assistant", 4, "")]
+    about_ana = ranked_keys(docs, "Ana")
+    assert about_ana[-1] == "ben"  # only the other named person's turn moves down
+    plain = [key for key in ranked_keys(docs, "") if key != "ben"]
+    assert [key for key in about_ana if key != "ben"] == plain
 
 
 def test_recall_in_a_group_chat_prefers_the_person_asked_about(tmp_path: Path) -> None:
@@ -70,10 +71,16 @@ def test_recall_in_a_group_chat_prefers_the_person_asked_about(tmp_path: Path) -
         memory.flush()
         hits = memory.recall("What colour is Ana's cat Pixel?", k=3, exclude_window=False)
         assert hits[0].name == "Ana"
-        # the same question about no one named keeps its plain ranking
-        assert {h.name for h in memory.recall("grey cat Pixel", k=3, exclude_window=False)} == {
-            "Ana",
-            "Ben",
-        }
+        # the same words about the other person put his turn first
+        assert memory.recall("Did Ben ask about Pixel?", k=3, exclude_window=False)[0].name == "Ben"
     finally:
         memory.close()
+
+
+def test_a_named_reply_of_another_author_is_penalized_too() -> None:
+    reply = IndexedDoc(
+        "bot", "bot", {"session_id": "t", "seq": 0, "created_ts": 0.0, "role": "assistant",
+                       "name": "Helper"},
+    )  # fmt: skip
+    docs = [reply, doc("ana", 2, "Ana")]
+    assert ranked_keys(docs, "Ana")[-1] == "bot"

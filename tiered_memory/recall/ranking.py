@@ -113,11 +113,13 @@ def hybrid_rank(
         if not allowed[slot]:
             continue
         if index.role(slot) in weights.self_contained_roles:
-            ranked.append((slot, lifted(slot) + weights.neighbour * floor))
-            continue
-        before, after = index.neighbours(slot)
-        neighbours = [lifted(n) if n in bases else floor for n in (before, after) if n is not None]
-        score = lifted(slot) + weights.neighbour * max(neighbours, default=floor)
+            score = lifted(slot) + weights.neighbour * floor
+        else:
+            before, after = index.neighbours(slot)
+            neighbours = [
+                lifted(n) if n in bases else floor for n in (before, after) if n is not None
+            ]
+            score = lifted(slot) + weights.neighbour * max(neighbours, default=floor)
         if addressed and index.name(slot) not in ("", addressed):
             score -= weights.other_speaker
         ranked.append((slot, score))

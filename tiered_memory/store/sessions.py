@@ -9,6 +9,7 @@ fork it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -46,24 +47,12 @@ def _dump_calls(calls: Sequence[ToolCall]) -> str | None:
 
 
 def row_to_stored(row: Any) -> StoredMessage:
-    calls = (
-        tuple(ToolCall.from_dict(c) for c in json.loads(row.tool_calls)) if row.tool_calls else ()
-    )
-    message = Message.trusted(
-        role=row.role,
-        content=row.content,
-        name=row.name,
-        tool_calls=calls,
-        tool_call_id=row.tool_call_id,
-        id=row.message_id,
-        created_at=datetime.fromisoformat(row.created_at),
-        metadata=json.loads(row.metadata) if row.metadata else {},
-    )
-    return StoredMessage(message=message, tokens=row.tokens, seq=row.seq)
+    """The stored message of a row of ``messages_table`` (whole, or ``_MESSAGE_COLUMNS``)."""
+    return _stored(tuple(getattr(row, column.name) for column in _MESSAGE_COLUMNS))
 
 
 def _stored(row: Any) -> StoredMessage:
-    """:func:`row_to_stored` of a row of ``_MESSAGE_COLUMNS``, read by position (the turn path
+    """The stored message of a row of ``_MESSAGE_COLUMNS``, read by position (the turn path
     reads the window twice a turn: name lookups on each row were a tenth of a turn)."""
     seq, message_id, role, content, name, tool_calls, tool_call_id, created_at, meta, tokens = row
     message = Message.trusted(
@@ -95,7 +84,7 @@ def _calls_closed(newest_first: Sequence[StoredMessage]) -> bool:
 # turn at 2k window tokens). Values are bound at execution; each bind keeps its column's type.
 _m, _s = messages_table.c, sessions_table.c
 _IN_SESSION = (_m.user_id == sa.bindparam("b_user"), _m.session_id == sa.bindparam("b_session"))
-# What a StoredMessage is made of (row_to_stored): the other columns are not read.
+# What a StoredMessage is made of (_stored): the other columns are not read.
 _MESSAGE_COLUMNS = (
     _m.seq, _m.message_id, _m.role, _m.content, _m.name, _m.tool_calls, _m.tool_call_id,
     _m.created_at, _m.metadata, _m.tokens,
@@ -109,7 +98,6 @@ _BEFORE = _m.seq < sa.bindparam("b_stop")
 _RANGE_OPEN = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM).order_by(_m.seq)
 _RANGE = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM, _BEFORE).order_by(_m.seq)
 _NEWEST = sa.select(*_MESSAGE_COLUMNS).where(*_IN_SESSION, _FROM, _BEFORE).order_by(_m.seq.desc())
-_TAIL_PAGES: dict[int, Any] = {}  # page size -> _NEWEST limited to it (a few sizes: 32, 64, ...)
 _COUNT = sa.select(sa.func.count()).where(*_IN_SESSION)
 _COUNT_RANGE = sa.select(sa.func.count()).where(*_IN_SESSION, _FROM, _BEFORE)
 _TOTALS_RANGE = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_m.tokens), 0)).where(
@@ -146,11 +134,9 @@ def _read_range(
     return [_stored(r) for r in rows]
 
 
+@functools.cache  # a few page sizes: 32, 64, ...
 def _tail_page(page: int) -> Any:
-    query = _TAIL_PAGES.get(page)
-    if query is None:
-        query = _TAIL_PAGES[page] = _NEWEST.limit(page)
-    return query
+    return _NEWEST.limit(page)
 
 
 def _read_tail(
