@@ -43,6 +43,12 @@ class StoreError(TieredMemoryError):
     """The session store or the long-term store failed."""
 
 
+class VectorIndexLostError(StoreError):
+    """A user's vector index was unreadable (a crash mid-write can leave Chroma's index files
+    truncated); the store dropped it. Nothing is lost: the session store holds every document,
+    and the memory rebuilds the index from them."""
+
+
 class SummarizerError(TieredMemoryError):
     """The summarizer failed; the messages it was given stay pending and are retried."""
 
@@ -72,5 +78,6 @@ __all__ = [
     "StoreError",
     "SummarizerError",
     "TieredMemoryError",
+    "VectorIndexLostError",
     "mask_credentials",
 ]

@@ -134,8 +134,7 @@ class TieredMemory:
             return None
         book = FactBook(engine, self.user_id, extractor)
         return FactIndex(
-            book, self._store, lambda: self.long_term, lambda: self.embedder, prepare,
-            documents=self.config.index_long_term,
+            book, self._store, self.tier3.vectors, prepare, documents=self.config.index_long_term,
         )  # fmt: skip
 
     @property

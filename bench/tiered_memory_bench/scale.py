@@ -111,7 +111,7 @@ def _documents(user: int, count: int, corpus: Corpus, start: datetime) -> list[A
 
 
 def _write_user(store: Any, vectors: Any, embedder: Any, user_id: str, docs: Sequence[Any]) -> None:
-    from tiered_memory.recall.index import long_term_records
+    from tiered_memory.recall.vectors import long_term_records
 
     for begin in range(0, len(docs), BATCH):
         batch = docs[begin : begin + BATCH]
@@ -232,7 +232,7 @@ def _chat_sized_writes(resources: Any, path: Path, count: int = 40) -> list[floa
     """Milliseconds of Chroma upserts of 5 records into the big user's collection (which writes
     its index to disk on every write), the records deleted afterwards (the store is reused)."""
     from tiered_memory import HashEmbedder, MemoryConfig
-    from tiered_memory.recall.index import long_term_records
+    from tiered_memory.recall.vectors import long_term_records
 
     vectors = resources.long_term_store(path, MemoryConfig())
     embedder = HashEmbedder()

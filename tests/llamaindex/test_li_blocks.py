@@ -74,6 +74,7 @@ async def test_summary_block_uses_the_given_llm(tmp_path: Path) -> None:
     llm = MockLLMWithChatMemoryOfLastCall(max_tokens=3)
     block = summary_block(tmp_path, llm=llm)
     await chat(small_memory("m1", block), "My name is Kha.")
+    await block.core("m1").acompact()  # the summary is written in the background: wait for it
     assert (await block.aget([], session_id="m1")).startswith("text text text")
     assert llm.last_chat_messages  # the summary came from the LLM
 

@@ -119,5 +119,5 @@ def test_the_memory_config_sets_the_cap(tmp_path: Path) -> None:
     )
     memory.add("user", "My favourite fruit is mango.")
     assert memory.recall("favourite fruit", exclude_window=False)
-    assert memory.tier3._vectors().client._server.hnsw_cache_size == 2
+    assert memory.tier3.vectors.long_term.client._server.hnsw_cache_size == 2
     memory.close()

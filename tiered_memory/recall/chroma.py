@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError, StoreError, VectorIndexLostError
 from .records import LongTermRecord, StoredHit, record_metadata
 
 logger = logging.getLogger("tiered_memory")
@@ -163,6 +163,12 @@ class ChromaLongTermStore:
                     with self._lock:
                         self._collections.pop(user_id, None)
                     continue
+                if _is_unreadable(exc):
+                    self.delete_user(user_id)
+                    raise VectorIndexLostError(
+                        f"ChromaDB {what} at {self.where}: the index of user {user_id!r} could "
+                        f"not be read and was dropped: {exc}"
+                    ) from exc
                 raise StoreError(f"ChromaDB {what} failed at {self.where}: {exc}") from exc
         raise AssertionError("unreachable")
 
@@ -322,6 +328,23 @@ def _owned(user_id: str, batch: Mapping[str, Any]) -> list[StoredHit]:
 def _is_missing(exc: Exception) -> bool:
     text = str(exc).lower()
     return "does not exist" in text or "not found" in text
+
+
+# What Chroma (1.x) says of an HNSW index whose files a crash truncated or removed, e.g.
+# "Error creating hnsw segment reader: Error deserializing pickle file: ... EOF while parsing".
+_UNREADABLE_INDEX = (
+    "hnsw segment reader",
+    "hnsw segment writer",
+    "deserializing pickle",
+    "error loading hnsw index",
+    "nothing found on disk",
+    "error finding id",
+)
+
+
+def _is_unreadable(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(sign in text for sign in _UNREADABLE_INDEX)
 
 
 def _bounded(make: Callable[[], T], timeout: float, what: str) -> T:

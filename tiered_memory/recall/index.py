@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ..embeddings import Embedder, check_vectors
+from ..embeddings import Embedder
 from ..facts import Fact, FactBook
 from ..messages import Message, clipped
 from ..state import StoredDocument, StoredMessage
@@ -25,7 +25,7 @@ from ..store import SessionStore
 from .chroma import LongTermStore
 from .lexical import IndexedDoc, Lexicon, terms
 from .ranking import RankingWeights, addressed_author, hybrid_rank
-from .records import LongTermRecord, RecallHit, RecallQuery, record_key
+from .records import RecallHit, RecallQuery, record_key
 from .timeline import FACT_ROLE, TimelineWeights, timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
@@ -34,6 +34,7 @@ from .tool import (
     RECALL_TOOL_NAME,
     format_recall_hits,
 )
+from .vectors import UserVectors, indexed_created
 
 logger = logging.getLogger("tiered_memory")
 
@@ -106,7 +107,7 @@ class LongTermIndex:
     ) -> None:
         self.user_id = user_id
         self.store = store
-        self._vectors = vectors
+        self.vectors = UserVectors(user_id, store, vectors, embedder)
         self._embedder = embedder
         self.prepare = prepare
         self.weights = weights or RankingWeights()
@@ -127,19 +128,11 @@ class LongTermIndex:
                 for n, (s, item) in enumerate(chunk)
                 if (doc := document_for(s, item, self.prepare, _previous(chunk, n))) is not None
             ]
-            if docs:
-                vectors = yield Embed(self._embedder(), [d.text for d in docs])
-                records = self._records(docs, check_vectors(vectors, len(docs)))
-                yield Call(self._vectors().upsert, (self.user_id, records))
+            yield from self.vectors.write_steps(docs)
             keys = [(s, item.message.id) for s, item in chunk]
             yield Call(self.store.mark_indexed, (self.user_id, keys, docs))
             done += len(chunk)
         return done
-
-    def _records(
-        self, docs: Sequence[StoredDocument], vectors: list[list[float]]
-    ) -> list[LongTermRecord]:
-        return long_term_records(self.user_id, docs, vectors)
 
     # --- searching -------------------------------------------------------------------------
 
@@ -160,24 +153,24 @@ class LongTermIndex:
     def _candidates(
         self, request: RecallQuery, vector: Sequence[float], pool: int
     ) -> Steps[tuple[list[tuple[str, float]], Lexicon]]:
-        nearest = yield Call(
-            self._vectors().nearest, (self.user_id, vector, pool, request.chroma_filters())
+        long_term = self.vectors.long_term
+        nearest = yield from self.vectors.call_steps(
+            long_term.nearest, vector, pool, request.chroma_filters()
         )
         lexicon = yield Call(self.store.lexicon, (self.user_id, terms(request.text)))
         # read after the vectors: a vector forgotten meanwhile has no document any more
         return nearest, lexicon
 
     def _check_vectors(self, documents: int) -> Steps[bool]:
-        """A vector store that lost records (deleted directory) is rebuilt from the log."""
-        held = yield Call(self._vectors().count, (self.user_id,))
+        """A vector store that lost records (deleted directory) is rebuilt from the documents."""
+        held = yield from self.vectors.call_steps(self.vectors.long_term.count)
         if held >= documents:
             return False
         logger.warning(
-            "Tier 3 of user %r holds %d of %d vectors; re-indexing from the session log",
+            "Tier 3 of user %r holds %d of %d vectors; rebuilding them from the session store",
             self.user_id, held, documents,
         )  # fmt: skip
-        yield Call(self.store.reindex_user, (self.user_id,))
-        yield from self.index_steps()
+        yield from self.vectors.rebuild_steps()
         return True
 
     def rank(
@@ -215,30 +208,10 @@ class LongTermIndex:
     ) -> Steps[None]:
         """Delete vectors after the store erased their messages (documents and log already)."""
         if user:
-            yield Call(self._vectors().delete_user, (self.user_id,))
+            yield Call(self.vectors.long_term.delete_user, (self.user_id,))
         elif removed:
             keys = [record_key(s, m) for s, m in removed]
-            yield Call(self._vectors().delete, (self.user_id, keys))
-
-
-def long_term_records(
-    user_id: str, docs: Sequence[StoredDocument], vectors: Sequence[Sequence[float]]
-) -> list[LongTermRecord]:
-    """What the vector store keeps of each document, with its vector."""
-    return [
-        LongTermRecord(
-            user_id=user_id,
-            session_id=d.session_id,
-            message_id=d.message_id,
-            role=d.role,
-            text=d.text,
-            created_at=indexed_created(d),
-            embedding=v,
-            name=d.name,
-            seq=d.seq,
-        )
-        for d, v in zip(docs, vectors, strict=True)
-    ]
+            yield from self.vectors.call_steps(self.vectors.long_term.delete, keys)
 
 
 def with_texts(hits: Sequence[RecallHit], documents: Sequence[StoredDocument]) -> list[RecallHit]:
@@ -274,11 +247,6 @@ def _doc(user_id: str, lexicon: Lexicon, slot: int) -> tuple[str, Mapping[str, A
         "created_ts": created, "seq": lexicon.seq(slot),
     }  # fmt: skip
     return "", metadata
-
-
-def indexed_created(doc: StoredDocument) -> datetime:
-    created = datetime.fromisoformat(doc.created_at)
-    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
 
 
 __all__ = [

@@ -25,15 +25,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ..embeddings import Embedder, check_vectors
 from ..facts import Fact, FactBook
 from ..messages import Message
 from ..state import StoredDocument
-from ..steps import Call, Embed, Steps
+from ..steps import Call, Steps
 from ..store import SessionStore
-from .chroma import LongTermStore
-from .records import LongTermRecord, RecallHit, RecallQuery, hit_from_metadata, record_key
+from .records import RecallHit, RecallQuery, hit_from_metadata, record_key
 from .temporal import TimeRange, query_time_range, time_boost
+from .vectors import UserVectors
 
 FACTS_SESSION = "tm:facts"
 """The pseudo-session of a user's fact documents (recall with ``session_id=`` leaves them out)."""
@@ -311,16 +310,14 @@ class FactIndex:
         self,
         book: FactBook,
         store: SessionStore,
-        vectors: Callable[[], LongTermStore],
-        embedder: Callable[[], Embedder],
+        vectors: UserVectors,
         prepare: Callable[[Message, Message | None], Message],
         *,
         documents: bool = True,
     ) -> None:
         self.book = book
         self.store = store
-        self._vectors = vectors
-        self._embedder = embedder
+        self.vectors = vectors
         self.prepare = prepare
         #: write the fact documents to Tier 3 (off for a memory that does not index Tier 3: its
         #: embedder may not be the one of the user's vectors; a memory of the user that indexes
@@ -350,16 +347,7 @@ class FactIndex:
         docs = [d for f in facts if have.get((d := fact_document(f)).message_id) != d.text]
         if not docs:
             return 0
-        vectors = yield Embed(self._embedder(), [d.text for d in docs])
-        records = [
-            LongTermRecord(
-                user_id=self.user_id, session_id=d.session_id, message_id=d.message_id,
-                role=d.role, text=d.text, created_at=datetime.fromisoformat(d.created_at),
-                embedding=v, seq=d.seq,
-            )
-            for d, v in zip(docs, check_vectors(vectors, len(docs)), strict=True)
-        ]  # fmt: skip
-        yield Call(self._vectors().upsert, (self.user_id, records))
+        yield from self.vectors.write_steps(docs)
         doc_keys = [(d.session_id, d.message_id) for d in docs]
         yield Call(self.store.mark_indexed, (self.user_id, doc_keys, docs))
         return len(docs)
@@ -383,7 +371,7 @@ class FactIndex:
         for fact_id in erased:
             yield Call(self.store.forget_message, (self.user_id, fact_message_id(fact_id)))
         keys = [record_key(FACTS_SESSION, fact_message_id(i)) for i in erased]
-        yield Call(self._vectors().delete, (self.user_id, keys))
+        yield from self.vectors.call_steps(self.vectors.long_term.delete, keys)
         yield from self.sync_steps()  # a fact an erased one had closed holds again
 
 

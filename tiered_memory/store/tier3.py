@@ -233,25 +233,6 @@ class Tier3Tables:
             state = _state(conn, user_id)
         return None if state is None else (state.documents, state.total_length)
 
-    def reindex_user(self, user_id: str) -> int:
-        """Mark every indexed message of ``user_id`` as waiting again (a lost vector store)."""
-        m = messages_table.c
-        d = documents_table.c
-        with self._write() as conn:
-            keys = [
-                (r.session_id, r.message_id)
-                for r in conn.execute(
-                    sa.select(d.session_id, d.message_id).where(d.user_id == user_id)
-                )
-            ]
-            for session_id, ids in _by_session(keys).items():
-                conn.execute(
-                    sa.update(messages_table)
-                    .where(m.user_id == user_id, m.session_id == session_id, m.message_id.in_(ids))
-                    .values(indexed=False)
-                )
-        return len(keys)
-
     # --- erasure -------------------------------------------------------------------------
 
     def clear(self, user_id: str, session_id: str) -> list[str]:

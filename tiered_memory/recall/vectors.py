@@ -1,0 +1,100 @@
+"""One user's side of the vector store: documents written as records, and an index rebuilt.
+
+The session store holds every Tier-3 document (messages and facts); the vector store holds only
+their embeddings, so what it loses is never lost. When a crash mid-write leaves a user's index
+unreadable (Chroma writes its HNSW files in place: a SIGKILL can truncate one), the store drops
+the collection and raises ``VectorIndexLostError``; the call that met it rebuilds the user's
+records from the documents and is made once more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..embeddings import Embedder, check_vectors
+from ..errors import VectorIndexLostError
+from ..state import StoredDocument
+from ..steps import Call, Embed, Steps
+from ..store import SessionStore
+from .chroma import LongTermStore
+from .records import LongTermRecord
+
+logger = logging.getLogger("tiered_memory")
+
+REBUILD_CHUNK = 256  # documents embedded and written together by a rebuild
+
+
+def indexed_created(doc: StoredDocument) -> datetime:
+    created = datetime.fromisoformat(doc.created_at)
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+
+
+def long_term_records(
+    user_id: str, docs: Sequence[StoredDocument], vectors: Sequence[Sequence[float]]
+) -> list[LongTermRecord]:
+    """What the vector store keeps of each document, with its vector."""
+    return [
+        LongTermRecord(
+            user_id=user_id, session_id=d.session_id, message_id=d.message_id, role=d.role,
+            text=d.text, created_at=indexed_created(d), embedding=v, name=d.name, seq=d.seq,
+        )
+        for d, v in zip(docs, vectors, strict=True)
+    ]  # fmt: skip
+
+
+class UserVectors:
+    """The records of one user in the vector store, kept rebuildable from the session store."""
+
+    def __init__(
+        self,
+        user_id: str,
+        store: SessionStore,
+        vectors: Callable[[], LongTermStore],
+        embedder: Callable[[], Embedder],
+    ) -> None:
+        self.user_id = user_id
+        self.store = store
+        self._vectors = vectors
+        self._embedder = embedder
+
+    @property
+    def long_term(self) -> LongTermStore:
+        return self._vectors()
+
+    def call_steps(self, operation: Callable[..., Any], *args: Any) -> Steps[Any]:
+        """``operation(user_id, *args)`` on the vector store; an index found lost is rebuilt
+        and the operation made once more."""
+        try:
+            return (yield Call(operation, (self.user_id, *args)))
+        except VectorIndexLostError as exc:
+            logger.warning(
+                "the vector index of user %r was unreadable and dropped (%s); rebuilding it "
+                "from the session store", self.user_id, exc,
+            )  # fmt: skip
+            yield from self.rebuild_steps()
+            return (yield Call(operation, (self.user_id, *args)))
+
+    def write_steps(self, docs: Sequence[StoredDocument]) -> Steps[None]:
+        """Embed ``docs`` and write their records."""
+        if not docs:
+            return
+        yield from self.call_steps(self.long_term.upsert, (yield from self._records(docs)))
+
+    def rebuild_steps(self) -> Steps[int]:
+        """Write every document of the user again (messages and facts); returns how many.
+        Nothing here is retried: a second loss in the middle of a rebuild raises."""
+        docs: list[StoredDocument] = yield Call(self.store.documents, (self.user_id,))
+        for start in range(0, len(docs), REBUILD_CHUNK):
+            records = yield from self._records(docs[start : start + REBUILD_CHUNK])
+            yield Call(self.long_term.upsert, (self.user_id, records))
+        return len(docs)
+
+    def _records(self, docs: Sequence[StoredDocument]) -> Steps[list[LongTermRecord]]:
+        vectors = yield Embed(self._embedder(), [d.text for d in docs])
+        return long_term_records(self.user_id, docs, check_vectors(vectors, len(docs)))
+
+
+__all__ = ["REBUILD_CHUNK", "UserVectors", "indexed_created", "long_term_records"]
