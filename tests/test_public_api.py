@@ -9,7 +9,8 @@ import sys
 import pytest
 
 CORE = {
-    "SUMMARY_PREFIX", "ChromaLongTermStore", "ConfigError", "Embedder", "EmbedderError",
+    "SUMMARY_PREFIX", "ChromaLongTermStore", "ConfigError", "Embedder", "EmbedderChangedError",
+    "EmbedderError", "VectorIndexLostError",
     "ExtractiveSummarizer", "HashEmbedder", "InvalidMessageError", "LongTermStore",
     "MemoryConfig", "MemoryStats", "Message", "RankingWeights", "RecallFilters", "RecallHit",
     "Resources", "SessionStore", "SqlSessionStore", "StoreError", "Summarizer",

@@ -9,11 +9,13 @@ from .embeddings import Embedder, HashEmbedder, as_embedder, default_embedder
 from .errors import (
     ConfigError,
     CredentialMaskingFilter,
+    EmbedderChangedError,
     EmbedderError,
     InvalidMessageError,
     StoreError,
     SummarizerError,
     TieredMemoryError,
+    VectorIndexLostError,
 )
 from .memory import MemoryStats, RecallFilters, TieredMemory
 from .messages import Message, ToolCall
@@ -47,6 +49,7 @@ __all__ = [
     "ChromaLongTermStore",
     "ConfigError",
     "Embedder",
+    "EmbedderChangedError",
     "EmbedderError",
     "ExtractiveSummarizer",
     "HashEmbedder",
@@ -69,6 +72,7 @@ __all__ = [
     "TieredMemoryError",
     "TokenCounter",
     "ToolCall",
+    "VectorIndexLostError",
     "__version__",
     "as_embedder",
     "build_summary_prompt",

@@ -39,6 +39,11 @@ class ConfigError(TieredMemoryError, ValueError):
     """A configuration value is out of range or inconsistent."""
 
 
+class EmbedderChangedError(ConfigError):
+    """The user's vectors were made by another embedder than this memory's; vectors of two
+    models do not compare. ``TieredMemory.rebuild_vectors()`` re-embeds them with this one."""
+
+
 class StoreError(TieredMemoryError):
     """The session store or the long-term store failed."""
 
@@ -73,6 +78,7 @@ class CredentialMaskingFilter(logging.Filter):
 __all__ = [
     "ConfigError",
     "CredentialMaskingFilter",
+    "EmbedderChangedError",
     "EmbedderError",
     "InvalidMessageError",
     "StoreError",

@@ -425,6 +425,16 @@ class TieredMemory:
             yield from self.compactor.steps(self.summarizer, self.config)  # re-derive
         return len(removed)
 
+    def rebuild_vectors(self) -> int:
+        """Re-embed every Tier-3 document of this user (messages and facts) with this memory's
+        embedder, replacing the vectors; returns how many. For a change of embedder (the store
+        refuses a memory whose embedder is not the one recorded: ``EmbedderChangedError``).
+        Other processes must not write this user's vectors with the old embedder meanwhile."""
+        return run(self.tier3.vectors.rebuild_steps(replace=True))
+
+    async def arebuild_vectors(self) -> int:
+        return await arun(self.tier3.vectors.rebuild_steps(replace=True))
+
     def close(self) -> None:
         """Write what waits for Tier 3 and give this session's background work
         ``config.close_timeout`` seconds; what is left stays pending for the next process."""

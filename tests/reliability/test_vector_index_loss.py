@@ -25,9 +25,7 @@ FILLER = [f"Note {n}: the weather in town {n} was mild today." for n in range(8)
 
 def _memory(path: Path, resources: Resources, user_id: str = "kha") -> TieredMemory:
     settings = MemoryConfig(compaction="inline", window_tokens=40, summary_tokens=60)
-    return TieredMemory(
-        "s1", user_id, path, settings, embedder=HashEmbedder(), resources=resources
-    )
+    return TieredMemory("s1", user_id, path, settings, embedder=HashEmbedder(), resources=resources)
 
 
 def _fill(path: Path, user_id: str, key_line: str) -> int:

@@ -10,6 +10,7 @@ from .base import (
     as_embedder,
     check_vectors,
     default_embedder,
+    embedder_identity,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "as_embedder",
     "check_vectors",
     "default_embedder",
+    "embedder_identity",
 ]

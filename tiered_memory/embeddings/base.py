@@ -52,6 +52,7 @@ class HashEmbedder:
         if dimensions < 8:
             raise ConfigError("HashEmbedder dimensions must be >= 8")
         self.dimensions = dimensions
+        self.name = f"hash-{dimensions}"
 
     def _embed(self, text: str) -> list[float]:
         vector = [0.0] * self.dimensions
@@ -119,6 +120,26 @@ def as_embedder(obj: Any | None) -> Embedder:
         f"{type(obj).__name__} is not an embedder: pass an object with embed_documents/embed_query "
         "(LangChain Embeddings), a LlamaIndex BaseEmbedding, or a Chroma EmbeddingFunction"
     )
+
+
+def embedder_identity(embedder: object) -> str | None:
+    """The model that makes ``embedder``'s vectors, when it says: its ``name`` (the bundled
+    embedders), or the ``model`` / ``model_name`` of a LangChain, LlamaIndex or Chroma model
+    ("text-embedding-3-small"). None when it does not say."""
+    inner = (
+        getattr(embedder, "model", None)
+        if isinstance(embedder, _LlamaIndexEmbedding)
+        else (
+            getattr(embedder, "function", None)
+            if isinstance(embedder, _ChromaEmbeddingFunction)
+            else embedder
+        )
+    )
+    for attribute in ("name", "model", "model_name"):
+        value = getattr(inner, attribute, None)
+        if isinstance(value, str) and value.strip() and value.strip() != "unknown":
+            return value.strip()  # (LlamaIndex says "unknown" of a model it cannot name)
+    return None
 
 
 def check_vectors(vectors: Sequence[Sequence[float]], expected: int) -> list[list[float]]:

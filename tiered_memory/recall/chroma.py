@@ -56,6 +56,12 @@ class LongTermStore(Protocol):
 
     def count(self, user_id: str) -> int: ...
 
+    def embedder_of(self, user_id: str) -> str | None:
+        """The embedder recorded as the maker of the user's vectors (None: none recorded)."""
+        ...
+
+    def record_embedder(self, user_id: str, embedder: str) -> None: ...
+
     def records(self, user_id: str) -> list[StoredHit]:
         """Every record of ``user_id`` (distance 0)."""
         ...
@@ -239,6 +245,16 @@ class ChromaLongTermStore:
 
     def count(self, user_id: str) -> int:
         return int(self._op(user_id, "count", lambda c: c.count()))
+
+    def embedder_of(self, user_id: str) -> str | None:
+        metadata = self._op(user_id, "read metadata", lambda c: c.metadata) or {}
+        value = metadata.get("embedder")
+        return value if isinstance(value, str) else None
+
+    def record_embedder(self, user_id: str, embedder: str) -> None:
+        """Kept in the collection's metadata, beside the user id."""
+        metadata = {"user_id": user_id, "embedder": embedder}
+        self._op(user_id, "modify", lambda c: c.modify(metadata=metadata))
 
     def records(self, user_id: str) -> list[StoredHit]:
         out: list[StoredHit] = []

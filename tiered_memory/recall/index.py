@@ -211,7 +211,7 @@ class LongTermIndex:
             yield Call(self.vectors.long_term.delete_user, (self.user_id,))
         elif removed:
             keys = [record_key(s, m) for s, m in removed]
-            yield from self.vectors.call_steps(self.vectors.long_term.delete, keys)
+            yield from self.vectors.call_steps(self.vectors.long_term.delete, keys, compares=False)
 
 
 def with_texts(hits: Sequence[RecallHit], documents: Sequence[StoredDocument]) -> list[RecallHit]:

@@ -371,7 +371,7 @@ class FactIndex:
         for fact_id in erased:
             yield Call(self.store.forget_message, (self.user_id, fact_message_id(fact_id)))
         keys = [record_key(FACTS_SESSION, fact_message_id(i)) for i in erased]
-        yield from self.vectors.call_steps(self.vectors.long_term.delete, keys)
+        yield from self.vectors.call_steps(self.vectors.long_term.delete, keys, compares=False)
         yield from self.sync_steps()  # a fact an erased one had closed holds again
 
 

@@ -5,6 +5,11 @@ their embeddings, so what it loses is never lost. When a crash mid-write leaves 
 unreadable (Chroma writes its HNSW files in place: a SIGKILL can truncate one), the store drops
 the collection and raises ``VectorIndexLostError``; the call that met it rebuilds the user's
 records from the documents and is made once more.
+
+The vector store also records which embedder made a user's vectors (when the embedder names its
+model). A memory with another one is refused (``EmbedderChangedError``) before it reads or
+writes a vector: two models' vectors do not compare, and mixing them would silently ruin
+recall. ``rebuild`` re-embeds the user's documents with the new one.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..embeddings import Embedder, check_vectors
-from ..errors import VectorIndexLostError
+from ..embeddings import Embedder, check_vectors, embedder_identity
+from ..errors import EmbedderChangedError, VectorIndexLostError
 from ..state import StoredDocument
 from ..steps import Call, Embed, Steps
 from ..store import SessionStore
@@ -59,14 +64,20 @@ class UserVectors:
         self.store = store
         self._vectors = vectors
         self._embedder = embedder
+        self._checked: tuple[int, int] | None = None  # (vector store, embedder) found matching
 
     @property
     def long_term(self) -> LongTermStore:
         return self._vectors()
 
-    def call_steps(self, operation: Callable[..., Any], *args: Any) -> Steps[Any]:
-        """``operation(user_id, *args)`` on the vector store; an index found lost is rebuilt
-        and the operation made once more."""
+    def call_steps(
+        self, operation: Callable[..., Any], *args: Any, compares: bool = True
+    ) -> Steps[Any]:
+        """``operation(user_id, *args)`` on the vector store; one that ``compares`` vectors
+        (not a delete) first checks that the store's embedder is this one. An index found lost
+        is rebuilt and the operation made once more."""
+        if compares:
+            yield from self._check_embedder_steps()
         try:
             return (yield Call(operation, (self.user_id, *args)))
         except VectorIndexLostError as exc:
@@ -83,9 +94,36 @@ class UserVectors:
             return
         yield from self.call_steps(self.long_term.upsert, (yield from self._records(docs)))
 
-    def rebuild_steps(self) -> Steps[int]:
+    def _check_embedder_steps(self) -> Steps[None]:
+        embedder = self._embedder()
+        pair = (id(self.long_term), id(embedder))
+        if self._checked == pair:
+            return
+        current = embedder_identity(embedder)
+        if current is not None:
+            recorded = yield Call(self.long_term.embedder_of, (self.user_id,))
+            if recorded is None:  # a new user, or vectors from before embedders were recorded
+                yield Call(self.long_term.record_embedder, (self.user_id, current))
+            elif recorded != current:
+                raise EmbedderChangedError(
+                    f"the vectors of user {self.user_id!r} were made by embedder {recorded!r}; "
+                    f"this memory embeds with {current!r}, whose vectors do not compare with "
+                    "them. Call rebuild_vectors() on a memory with the new embedder to "
+                    "re-embed them from the session store, or keep the old embedder."
+                )
+        self._checked = pair
+
+    def rebuild_steps(self, *, replace: bool = False) -> Steps[int]:
         """Write every document of the user again (messages and facts); returns how many.
-        Nothing here is retried: a second loss in the middle of a rebuild raises."""
+        ``replace`` first drops the user's vectors and records this memory's embedder as
+        theirs (a change of embedder). Nothing here is retried: a second loss in the middle of
+        a rebuild raises."""
+        if replace:
+            yield Call(self.long_term.delete_user, (self.user_id,))
+            self._checked = None
+            current = embedder_identity(self._embedder())
+            if current is not None:
+                yield Call(self.long_term.record_embedder, (self.user_id, current))
         docs: list[StoredDocument] = yield Call(self.store.documents, (self.user_id,))
         for start in range(0, len(docs), REBUILD_CHUNK):
             records = yield from self._records(docs[start : start + REBUILD_CHUNK])

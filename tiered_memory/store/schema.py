@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -324,17 +326,36 @@ def create_engine(url: str, timeout: float) -> Engine:
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # 40 MB of WAL at SQLite's default 4 KB pages
 
 
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Put the database in WAL mode (kept in the file: done once per database). Switching can
+    fail at once with "database is locked" while another worker's connection holds a lock on a
+    new file (SQLite does not always wait its busy timeout there), so it is retried until
+    ``timeout``; a database already in WAL mode is left as it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+            if not busy or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _configure_sqlite(engine: Engine, timeout: float) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout * 1000))}")
+        _use_wal(cursor, timeout)
         cursor.execute("PRAGMA synchronous=NORMAL")
         # The background worker checkpoints the WAL between turns (SqlSessionStore.checkpoint);
         # the automatic one, run by whichever commit crosses it, is only the backstop.
         cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-        cursor.execute(f"PRAGMA busy_timeout={max(1, int(timeout * 1000))}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
