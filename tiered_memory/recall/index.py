@@ -197,9 +197,14 @@ class LongTermIndex:
         addressed = addressed_author(request.text, lexicon.names)
         ranked = hybrid_rank(dense, lexical, lexicon, allowed, self.weights, addressed)
         return timeline_hits(
-            ranked, lambda slot: _doc(self.user_id, lexicon, slot), facts, request, self.user_id,
+            ranked,
+            lambda slot: _doc(self.user_id, lexicon, slot),
+            lambda slot: _key(lexicon, slot),
+            facts,
+            request,
+            self.user_id,
             self.timeline,
-        )  # fmt: skip
+        )
 
     # --- erasing ---------------------------------------------------------------------------
 
@@ -235,6 +240,10 @@ def _previous(chunk: Sequence[tuple[str, StoredMessage]], n: int) -> Message | N
         return None
     (session, item), (before_session, before) = chunk[n], chunk[n - 1]
     return before.message if before_session == session and before.seq == item.seq - 1 else None
+
+
+def _key(lexicon: Lexicon, slot: int) -> tuple[str, str, float]:
+    return lexicon.session(slot), lexicon.message_ids[slot], float(lexicon.created[slot])
 
 
 def _doc(user_id: str, lexicon: Lexicon, slot: int) -> tuple[str, Mapping[str, Any]]:

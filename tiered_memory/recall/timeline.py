@@ -86,7 +86,7 @@ def time_context(request: RecallQuery) -> TimeContext:
     return TimeContext(now, as_of, query_time_range(request.text, now))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     """One ranked document (``slot`` >= 0) or a fact brought in for its chain (``fact``)."""
 
@@ -184,7 +184,9 @@ def rerank(
                 key = fact_message_id(heir.fact_id)
                 lifted = max(c.score, score) + 1e-3
                 inherited[key] = max(inherited.get(key, float("-inf")), lifted)
-        out[f"{c.session_id}\x1f{c.message_id}"] = replace(c, score=score)
+        out[f"{c.session_id}\x1f{c.message_id}"] = (
+            c if score == c.score else replace(c, score=score)
+        )
     for key, score in inherited.items():
         fact = by_id[key]
         slot_key = f"{FACTS_SESSION}\x1f{key}"
@@ -215,13 +217,15 @@ def _said_into_turns(out: dict[str, Candidate], by_id: Mapping[str, Fact]) -> No
 def timeline_hits(
     ranked: Sequence[tuple[int, float]],
     doc_of: Callable[[int], tuple[str, Mapping[str, Any]] | None],
+    key_of: Callable[[int], tuple[str, str, float]],
     facts: Sequence[Fact],
     request: RecallQuery,
     user_id: str,
     weights: TimelineWeights | None = None,
 ) -> list[RecallHit]:
     """The top ``request.k`` hits of ``hybrid_rank``'s (slot, score) pairs, re-ranked by
-    :func:`rerank` (``doc_of`` gives a slot's text and metadata)."""
+    :func:`rerank`. ``key_of`` gives a slot's session, message id and time (read for every
+    candidate); ``doc_of`` its text and metadata (read for the hits only)."""
     context = time_context(request)
     if context.window is None and context.as_of is None and not facts:
         hits = []
@@ -230,15 +234,11 @@ def timeline_hits(
             if doc is not None:
                 hits.append(hit_from_metadata(doc[0], doc[1], float(score)))
         return annotate(hits, facts)  # fact documents left from when facts were on: dropped
-    docs = {slot: doc for slot, _ in ranked if (doc := doc_of(slot)) is not None}
-    candidates = [
-        Candidate(
-            slot, float(score), str(meta.get("session_id", "")), str(meta.get("message_id", "")),
-            datetime.fromtimestamp(float(meta.get("created_ts", 0.0)), tz=timezone.utc),
-        )
-        for slot, score in ranked
-        if (meta := docs[slot][1] if slot in docs else None) is not None
-    ]  # fmt: skip
+    candidates = []
+    for slot, score in ranked:
+        session_id, message_id, created_ts = key_of(slot)
+        when = datetime.fromtimestamp(created_ts, tz=timezone.utc)
+        candidates.append(Candidate(slot, float(score), session_id, message_id, when))
 
     def allowed(fact: Fact) -> bool:
         when = fact.valid_from.timestamp()
@@ -257,9 +257,8 @@ def timeline_hits(
                     created_at=c.fact.valid_from, message_id=c.message_id, user_id=user_id,
                 )
             )  # fmt: skip
-        else:
-            text, meta = docs[c.slot]
-            out.append(hit_from_metadata(text, meta, c.score))
+        elif (doc := doc_of(c.slot)) is not None:
+            out.append(hit_from_metadata(doc[0], doc[1], c.score))
     return annotate(out, facts)
 
 
