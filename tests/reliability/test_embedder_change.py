@@ -47,7 +47,7 @@ def _seed(path: Path, user_id: str = "kha") -> None:
 def test_another_embedder_is_refused_and_nothing_is_lost(tmp_path: Path) -> None:
     _seed(tmp_path)
     with Resources() as resources:
-        mem = _memory(tmp_path, resources, HashEmbedder(128))
+        mem = _memory(tmp_path, resources, _other_model())  # same size: only the record tells
         with pytest.raises(EmbedderChangedError, match="hash-256"):
             mem.recall("What was my API key?")
         assert issubclass(EmbedderChangedError, ConfigError)
@@ -125,3 +125,28 @@ def test_embedder_identity() -> None:
             return [[1.0] for _ in texts]
 
     assert embedder_identity(as_embedder(ChromaFunction())) is None
+
+
+def _other_model(dimensions: int = 256) -> HashEmbedder:
+    """Another model with vectors of the same size (Chroma's dimension check cannot tell)."""
+    embedder = HashEmbedder(dimensions)
+    embedder.name = f"other-model-{dimensions}"
+    return embedder
+
+
+def test_a_process_with_the_old_embedder_stops_when_another_rebuilt(tmp_path: Path) -> None:
+    _seed(tmp_path)
+    with Resources() as first, Resources() as second:
+        old = _memory(tmp_path, first, HashEmbedder(256))
+        assert old.recall("my API key", exclude_window=False)  # its handle is open
+        new = _memory(tmp_path, second, _other_model())
+        new.rebuild_vectors()
+        held = new.long_term.count("kha")
+        late = old.add("user", "A late message from the old worker.")
+        old.flush()  # refused (logged), not written with the old model
+        assert [item.message.id for _, item in _unindexed(old)] == [late.id]
+        assert new.long_term.count("kha") == held
+        with pytest.raises(EmbedderChangedError):
+            old.recall("my API key")
+        new.flush()  # the new embedder indexes the late message
+        assert any("late message" in h.text for h in new.recall("late", exclude_window=False))

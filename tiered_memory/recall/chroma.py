@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..errors import ConfigError, StoreError, VectorIndexLostError
+from ..errors import ConfigError, EmbedderChangedError, StoreError, VectorIndexLostError
 from .records import LongTermRecord, StoredHit, record_metadata
 
 logger = logging.getLogger("tiered_memory")
@@ -161,13 +161,24 @@ class ChromaLongTermStore:
     def _op(self, user_id: str, what: str, operation: Callable[[Any], T]) -> T:
         """Run ``operation`` on the user's collection; a handle made stale by another process
         (which deleted and re-created the collection) is dropped and the call retried once."""
+        made_by: object = None  # the embedder recorded on a handle found stale
         for attempt in (1, 2):
             try:
-                return operation(self._collection(user_id))
+                collection = self._collection(user_id)
+                if made_by is not None and _embedder_of(collection) not in (None, made_by):
+                    raise EmbedderChangedError(
+                        f"the vectors of user {user_id!r} were re-made by embedder "
+                        f"{_embedder_of(collection)!r} in another process (this one wrote "
+                        f"{made_by!r} vectors); open the memory with that embedder"
+                    )
+                return operation(collection)
+            except EmbedderChangedError:
+                raise
             except Exception as exc:
                 if attempt == 1 and _is_missing(exc):
                     with self._lock:
-                        self._collections.pop(user_id, None)
+                        stale = self._collections.pop(user_id, None)
+                    made_by = _embedder_of(stale) if stale is not None else None
                     continue
                 if _is_unreadable(exc):
                     self.delete_user(user_id)
@@ -247,9 +258,7 @@ class ChromaLongTermStore:
         return int(self._op(user_id, "count", lambda c: c.count()))
 
     def embedder_of(self, user_id: str) -> str | None:
-        metadata = self._op(user_id, "read metadata", lambda c: c.metadata) or {}
-        value = metadata.get("embedder")
-        return value if isinstance(value, str) else None
+        return self._op(user_id, "read metadata", _embedder_of)
 
     def record_embedder(self, user_id: str, embedder: str) -> None:
         """Kept in the collection's metadata, beside the user id."""
@@ -339,6 +348,11 @@ def _owned(user_id: str, batch: Mapping[str, Any]) -> list[StoredHit]:
         )
         if (meta or {}).get("user_id") == user_id  # defence in depth
     ]
+
+
+def _embedder_of(collection: Any) -> str | None:
+    value = (getattr(collection, "metadata", None) or {}).get("embedder")
+    return value if isinstance(value, str) else None
 
 
 def _is_missing(exc: Exception) -> bool:

@@ -64,7 +64,6 @@ class UserVectors:
         self.store = store
         self._vectors = vectors
         self._embedder = embedder
-        self._checked: tuple[int, int] | None = None  # (vector store, embedder) found matching
 
     @property
     def long_term(self) -> LongTermStore:
@@ -95,11 +94,9 @@ class UserVectors:
         yield from self.call_steps(self.long_term.upsert, (yield from self._records(docs)))
 
     def _check_embedder_steps(self) -> Steps[None]:
-        embedder = self._embedder()
-        pair = (id(self.long_term), id(embedder))
-        if self._checked == pair:
-            return
-        current = embedder_identity(embedder)
+        """Before each call: the store reads the recorded embedder from its open collection
+        handle (no round trip), so a change another process made is seen on the next call."""
+        current = embedder_identity(self._embedder())
         if current is not None:
             recorded = yield Call(self.long_term.embedder_of, (self.user_id,))
             if recorded is None:  # a new user, or vectors from before embedders were recorded
@@ -111,7 +108,6 @@ class UserVectors:
                     "them. Call rebuild_vectors() on a memory with the new embedder to "
                     "re-embed them from the session store, or keep the old embedder."
                 )
-        self._checked = pair
 
     def rebuild_steps(self, *, replace: bool = False) -> Steps[int]:
         """Write every document of the user again (messages and facts); returns how many.
@@ -120,7 +116,6 @@ class UserVectors:
         a rebuild raises."""
         if replace:
             yield Call(self.long_term.delete_user, (self.user_id,))
-            self._checked = None
             current = embedder_identity(self._embedder())
             if current is not None:
                 yield Call(self.long_term.record_embedder, (self.user_id, current))
