@@ -161,7 +161,7 @@ class ChromaLongTermStore:
     def _op(self, user_id: str, what: str, operation: Callable[[Any], T]) -> T:
         """Run ``operation`` on the user's collection; a handle made stale by another process
         (which deleted and re-created the collection) is dropped and the call retried once."""
-        made_by: object = None  # the embedder recorded on a handle found stale
+        made_by: str | None = None  # the embedder recorded on a handle found stale
         for attempt in (1, 2):
             try:
                 collection = self._collection(user_id)

@@ -198,6 +198,29 @@ class SessionSlots:
         after = entries[index + 1][1] if index + 1 < len(entries) else None
         return before, after
 
+    # --- the ranking's view (``ranking.Neighbourhood``), a slot at a time here ---------------
+
+    def neighbour_slots(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [self.neighbours(int(slot)) for slot in slots]
+        before = [-1 if b is None else b for b, _ in pairs]
+        after = [-1 if a is None else a for _, a in pairs]
+        return np.array(before, dtype=np.int64), np.array(after, dtype=np.int64)
+
+    def session_codes(self, slots: np.ndarray) -> np.ndarray:
+        codes: dict[str, int] = {}
+        return np.array(
+            [codes.setdefault(self.session(int(slot)), len(codes)) for slot in slots],
+            dtype=np.int64,
+        )
+
+    def role_in(self, slots: np.ndarray, roles: Iterable[str]) -> np.ndarray:
+        wanted = set(roles)
+        return np.array([self.role(int(slot)) in wanted for slot in slots], dtype=bool)
+
+    def written_by_other(self, slots: np.ndarray, author: str) -> np.ndarray:
+        names = [self.name(int(slot)) for slot in slots]
+        return np.array([name not in ("", author) for name in names], dtype=bool)
+
 
 class LexicalIndex(SessionSlots):
     """Incremental in-memory BM25 (k1=1.2, b=0.75, the usual defaults) over every document held.
@@ -430,6 +453,20 @@ class Lexicon:
     def neighbours(self, slot: int) -> tuple[int | None, int | None]:
         before, after = int(self.before[slot]), int(self.after[slot])
         return (before if before >= 0 else None), (after if after >= 0 else None)
+
+    def neighbour_slots(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.before[slots].astype(np.int64), self.after[slots].astype(np.int64)
+
+    def session_codes(self, slots: np.ndarray) -> np.ndarray:
+        return self.session_index[slots]
+
+    def role_in(self, slots: np.ndarray, roles: Iterable[str]) -> np.ndarray:
+        codes = [n for n, role in enumerate(self.roles) if role in set(roles)]
+        return np.isin(self.role_index[slots], codes)
+
+    def written_by_other(self, slots: np.ndarray, author: str) -> np.ndarray:
+        others = [n for n, name in enumerate(self.names) if name not in ("", author)]
+        return np.isin(self.name_index[slots], others)
 
     def role(self, slot: int) -> str:
         return self.roles[int(self.role_index[slot])]

@@ -27,15 +27,24 @@ import numpy as np
 
 
 class Neighbourhood(Protocol):
-    """What the ranking reads of the documents besides scores (``Lexicon``, ``SessionSlots``)."""
+    """What the ranking reads of the documents besides scores (``Lexicon``, ``SessionSlots``),
+    for an array of slots at once."""
 
-    def neighbours(self, slot: int) -> tuple[int | None, int | None]: ...
+    def neighbour_slots(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The previous and next live slot of each slot's session (-1: none)."""
+        ...
 
-    def role(self, slot: int) -> str: ...
+    def session_codes(self, slots: np.ndarray) -> np.ndarray:
+        """One integer per slot, equal for slots of the same session."""
+        ...
 
-    def session(self, slot: int) -> str: ...
+    def role_in(self, slots: np.ndarray, roles: Iterable[str]) -> np.ndarray:
+        """Whether each slot's role is one of ``roles``."""
+        ...
 
-    def name(self, slot: int) -> str: ...
+    def written_by_other(self, slots: np.ndarray, author: str) -> np.ndarray:
+        """Whether each slot has a name that is not ``author`` (no name: False)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -85,46 +94,46 @@ def hybrid_rank(
     lex_mean, lex_std = _standardize(lexical[positive])
     lex_floor = float(((lexical[positive] - lex_mean) / lex_std).min()) if positive.size else 0.0
 
+    dense_slots = np.fromiter(dense.keys(), dtype=np.int64, count=len(dense))
     dense_values = np.fromiter(dense.values(), dtype=np.float64, count=len(dense))
     dense_mean, dense_std = _standardize(dense_values)
     dense_floor = float(((dense_values - dense_mean) / dense_std).min()) if dense else 0.0
-
-    def base(slot: int) -> float:
-        similarity = dense.get(slot)
-        dense_z = dense_floor if similarity is None else (similarity - dense_mean) / dense_std
-        lexical_z = (lexical[slot] - lex_mean) / lex_std if lexical[slot] > 0 else lex_floor
-        lexical_z = max(lexical_z, lex_floor)
-        return weights.dense * dense_z + (1.0 - weights.dense) * lexical_z
-
     floor = weights.dense * dense_floor + (1.0 - weights.dense) * lex_floor
-    candidates = set(dense) | {int(s) for s in positive}
-    for slot in list(candidates):
-        candidates.update(n for n in index.neighbours(slot) if n is not None)
-    bases = {slot: base(slot) for slot in candidates}
-    prior = _session_prior(bases, index, weights.session_top)
 
-    def lifted(slot: int | None) -> float:
-        if slot is None:
-            return floor
-        return bases[slot] + weights.session * prior.get(slot, 0.0)
+    pooled = np.union1d(dense_slots, positive)
+    before, after = index.neighbour_slots(pooled)
+    slots = np.union1d(pooled, np.concatenate([before[before >= 0], after[after >= 0]]))
+    if not slots.size:
+        return []
 
-    ranked = []
-    for slot in candidates:
-        if not allowed[slot]:
-            continue
-        if index.role(slot) in weights.self_contained_roles:
-            score = lifted(slot) + weights.neighbour * floor
-        else:
-            before, after = index.neighbours(slot)
-            neighbours = [
-                lifted(n) if n in bases else floor for n in (before, after) if n is not None
-            ]
-            score = lifted(slot) + weights.neighbour * max(neighbours, default=floor)
-        if addressed and index.name(slot) not in ("", addressed):
-            score -= weights.other_speaker
-        ranked.append((slot, score))
-    ranked.sort(key=lambda item: (-item[1], item[0]))
-    return ranked
+    similarity = np.full(slots.size, np.nan)
+    if dense:
+        similarity[np.searchsorted(slots, dense_slots)] = dense_values
+    dense_z = np.where(np.isnan(similarity), dense_floor, (similarity - dense_mean) / dense_std)
+    matched = lexical[slots]
+    lexical_z = np.where(matched > 0, (matched - lex_mean) / lex_std, lex_floor)
+    lexical_z = np.maximum(lexical_z, lex_floor)
+    bases = weights.dense * dense_z + (1.0 - weights.dense) * lexical_z
+    lifted = bases + weights.session * _session_prior(
+        bases, index.session_codes(slots), weights.session_top
+    )
+
+    def neighbour_value(neighbour: np.ndarray) -> np.ndarray:
+        """The lifted score of each neighbour; ``floor`` off the candidates, -inf for none."""
+        at = np.minimum(np.searchsorted(slots, neighbour), slots.size - 1)
+        held = slots[at] == neighbour
+        return np.where(neighbour < 0, -np.inf, np.where(held, lifted[at], floor))
+
+    before, after = index.neighbour_slots(slots)
+    best = np.maximum(neighbour_value(before), neighbour_value(after))
+    share = np.where(np.isneginf(best), floor, best)
+    share = np.where(index.role_in(slots, weights.self_contained_roles), floor, share)
+    scores = lifted + weights.neighbour * share
+    if addressed:
+        scores = scores - weights.other_speaker * index.written_by_other(slots, addressed)
+    keep = allowed[slots]
+    order = np.lexsort((slots[keep], -scores[keep]))
+    return list(zip(slots[keep][order].tolist(), scores[keep][order].tolist(), strict=True))
 
 
 def addressed_author(question: str, names: Iterable[str]) -> str:
@@ -142,19 +151,16 @@ def addressed_author(question: str, names: Iterable[str]) -> str:
     return found.pop() if len(found) == 1 else ""
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)  # a few numbers: numpy's mean costs more than it saves
-
-
-def _session_prior(bases: Mapping[int, float], index: Neighbourhood, top: int) -> dict[int, float]:
+def _session_prior(bases: np.ndarray, sessions: np.ndarray, top: int) -> np.ndarray:
     """Each candidate's session strength (mean of its session's ``top`` best), standardized."""
-    by_session: dict[str, list[float]] = {}
-    session_of: dict[int, str] = {}
-    for slot, score in bases.items():
-        session = index.session(slot)
-        session_of[slot] = session
-        by_session.setdefault(session, []).append(score)
-    strength = {s: _mean(sorted(v)[-top:]) for s, v in by_session.items()}
-    values = np.array([strength[session_of[slot]] for slot in bases], dtype=np.float64)
+    codes, group = np.unique(sessions, return_inverse=True)
+    strength = np.empty(codes.size)
+    order = np.lexsort((bases, group))  # by session, then score ascending
+    ends = np.searchsorted(group[order], np.arange(codes.size), side="right")
+    starts = np.concatenate([[0], ends[:-1]])
+    for n, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        best = bases[order[max(start, end - top) : end]].tolist()
+        strength[n] = sum(best) / len(best)  # summed in ascending order, as before
+    values = strength[group]
     mean, spread = _standardize(values)
-    return {slot: (strength[session_of[slot]] - mean) / spread for slot in bases}
+    return (values - mean) / spread
