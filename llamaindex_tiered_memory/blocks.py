@@ -9,6 +9,7 @@ follows the ``session_id`` that ``Memory`` passes, unless it is given one).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from tiered_memory import (
     ExtractiveSummarizer,
     MemoryConfig,
     TieredMemory,
+    TieredMemoryError,
     format_recall_hits,
     render_transcript,
     token_counter,
@@ -30,6 +32,8 @@ from tiered_memory import (
 from .convert import to_core_messages
 from .memory import DEFAULT_PATH, config_from, open_core
 from .summarizer import LlamaIndexSummarizer
+
+logger = logging.getLogger("tiered_memory")
 
 DEFAULT_SESSION = "default"
 SUMMARY_SESSION_SUFFIX = ":summary"
@@ -173,7 +177,9 @@ class TieredRecallBlock(_CoreBlock):
     when there is no hit. Flushed messages are stored and embedded in a core session named after
     the ``Memory`` session (its Tier-2 summary uses the offline extractive summarizer: this block
     never calls an LLM). Hits already in the context, and the copies a ``TieredSummaryBlock``
-    keeps in its ``<session_id>:summary`` sessions, are left out.
+    keeps in its ``<session_id>:summary`` sessions, are left out. A recall that fails (the vector
+    store down, another embedder recorded for the user) is logged on the ``tiered_memory``
+    logger and the block is empty for that turn: the chat goes on.
     """
 
     name: str = Field(default="recalled_memories", description="The block name.")
@@ -229,7 +235,12 @@ class TieredRecallBlock(_CoreBlock):
         core = self.core(session_id)
         # Fetch extra: hits already in the context, below min_score, or copies kept by a
         # TieredSummaryBlock are left out.
-        hits = await core.arecall(query, k=min(1000, self.k * 3), exclude_window=False)
+        try:
+            hits = await core.arecall(query, k=min(1000, self.k * 3), exclude_window=False)
+        except TieredMemoryError as exc:  # a failed recall must not fail the user's turn
+            logger.error("recall for the %r memory block failed; left out this turn: %s",
+                         self.name, exc)  # fmt: skip
+            return ""
         in_context = {(m.content or "").strip() for m in messages or []}
         kept = [
             hit

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 from pathlib import Path
 
+import pytest
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms.mock import MockLLMWithChatMemoryOfLastCall
 from llama_index.core.memory import Memory
@@ -99,6 +101,22 @@ async def test_recall_block_never_crosses_users(tmp_path: Path) -> None:
     await chat(small_memory("monday", recall_block(tmp_path)), "My dog is called Pixel.")
     bob = small_memory("bob-1", recall_block(tmp_path, user_id="bob"))
     assert "Pixel" not in memory_text(await bob.aget(input="What is my dog called?"))
+
+
+async def test_a_failed_recall_leaves_the_block_empty_and_the_turn_going(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await chat(small_memory("monday", recall_block(tmp_path)), "My dog is called Pixel.")
+    other_model = HashEmbedder()
+    other_model.name = "another-model-256"  # same size: only the recorded embedder tells
+    block = TieredRecallBlock(
+        user_id="kha", path=str(tmp_path), embed_model=other_model, k=2, config=FAST
+    )
+    tuesday = small_memory("tuesday", block)
+    with caplog.at_level(logging.ERROR, "tiered_memory"):
+        messages = await tuesday.aget(input="What is my dog called?")
+    assert "Pixel" not in memory_text(messages)  # no recall this turn, and no exception
+    assert "EmbedderChangedError" in caplog.text or "were made by embedder" in caplog.text
 
 
 async def test_recall_block_is_silent_without_a_user_message(tmp_path: Path) -> None:
