@@ -150,3 +150,17 @@ def test_a_process_with_the_old_embedder_stops_when_another_rebuilt(tmp_path: Pa
             old.recall("my API key")
         new.flush()  # the new embedder indexes the late message
         assert any("late message" in h.text for h in new.recall("late", exclude_window=False))
+
+
+def test_each_user_keeps_their_own_embedder_on_one_path(tmp_path: Path) -> None:
+    _seed(tmp_path, "kha")  # hash-256
+    with Resources() as resources:
+        ana = _memory(tmp_path, resources, _other_model(), "ana")
+        ana.add("user", "My bike lock code is 8812.")
+        ana.flush()
+        assert _unindexed(ana) == []
+        assert ana.long_term.embedder_of("ana") == "other-model-256"
+        assert ana.long_term.embedder_of("kha") == "hash-256"
+        kha = _memory(tmp_path, resources, HashEmbedder(256), "kha")
+        assert any("123-ALPHA" in h.text for h in kha.recall("my API key", exclude_window=False))
+        assert any("8812" in h.text for h in ana.recall("bike lock", exclude_window=False))
