@@ -5,6 +5,7 @@ noise), its messages wait unindexed and are never lost, forget still works, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,18 @@ def test_each_user_keeps_their_own_embedder_on_one_path(tmp_path: Path) -> None:
         kha = _memory(tmp_path, resources, HashEmbedder(256), "kha")
         assert any("123-ALPHA" in h.text for h in kha.recall("my API key", exclude_window=False))
         assert any("8812" in h.text for h in ana.recall("bike lock", exclude_window=False))
+
+
+def test_refusal_and_rebuild_on_every_backend(make_memory: Callable[..., TieredMemory]) -> None:
+    """The same through the shared fixture: in the server pass, PostgreSQL and a Chroma server
+    (collection metadata written over HTTP, a handle re-opened after the rebuild)."""
+    old = make_memory("s1", "kha", embedder=HashEmbedder(256))
+    old.add("user", "My API key is 123-ALPHA.")
+    old.flush()
+    new = make_memory("s2", "kha", embedder=_other_model())
+    with pytest.raises(EmbedderChangedError):
+        new.recall("my API key")
+    assert new.rebuild_vectors() >= 1
+    assert any("123-ALPHA" in h.text for h in new.recall("my API key"))
+    with pytest.raises(EmbedderChangedError):
+        old.recall("my API key")
