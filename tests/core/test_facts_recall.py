@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -141,6 +142,24 @@ def test_forget_message_erases_its_facts_and_the_previous_value_holds_again(
     hits = mem.recall("where do I live? Rome", k=10, exclude_window=False)
     assert not any("Rome" in h.text for h in hits)
     assert "Madrid" in _facts(hits)[0].text  # type: ignore[attr-defined]
+
+
+def test_forget_with_a_changed_embedder_erases_and_does_not_raise(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The erasure comes first; re-writing the fact that holds again needs the recorded
+    embedder, and failing that is logged (the next compaction retries), not raised."""
+    _chat(_memory(tmp_path))
+    other = HashEmbedder()
+    other.name = "another-model-256"
+    config = _memory(tmp_path, session="s2").config
+    mem = TieredMemory("s2", "kha", tmp_path, config, embedder=other)  # the same user
+    assert mem.facts is not None
+    rome = next(f for f in mem.facts.book.facts() if f.value == "Rome")
+    with caplog.at_level(logging.WARNING, "tiered_memory"):
+        assert mem.forget(message_id=rome.message_id) == 1
+    assert "Rome" not in [f.value for f in mem.facts.book.facts()]
+    assert "were not brought up to date" in caplog.text
 
 
 def test_forget_user_and_clear_erase_the_facts(tmp_path: Path) -> None:
