@@ -165,10 +165,11 @@ class ChromaLongTermStore:
         for attempt in (1, 2):
             try:
                 collection = self._collection(user_id)
-                if made_by is not None and _embedder_of(collection) not in (None, made_by):
+                remade_by = _embedder_of(collection) if made_by is not None else None
+                if remade_by not in (None, made_by):
                     raise EmbedderChangedError(
                         f"the vectors of user {user_id!r} were re-made by embedder "
-                        f"{_embedder_of(collection)!r} in another process (this one wrote "
+                        f"{remade_by!r} in another process (this one wrote "
                         f"{made_by!r} vectors); open the memory with that embedder"
                     )
                 return operation(collection)

@@ -108,7 +108,6 @@ class LongTermIndex:
         self.user_id = user_id
         self.store = store
         self.vectors = UserVectors(user_id, store, vectors, embedder)
-        self._embedder = embedder
         self.prepare = prepare
         self.weights = weights or RankingWeights()
         self.facts: FactBook | None = None  # set by TieredMemory when facts are on
@@ -138,7 +137,7 @@ class LongTermIndex:
 
     def search_steps(self, request: RecallQuery, excluded: set[str]) -> Steps[list[RecallHit]]:
         """Hybrid recall: dense (vector store) + BM25 (the store's postings), fused."""
-        vector = yield Embed(self._embedder(), [request.text], query=True)
+        vector = yield Embed(self.vectors.embedder, [request.text], query=True)
         pool = max(self.weights.pool, 4 * request.k) + len(excluded)
         nearest, lexicon = yield from self._candidates(request, vector, pool)
         lost = not request.chroma_filters() and len(nearest) < min(pool, len(lexicon))

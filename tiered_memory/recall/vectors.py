@@ -69,23 +69,26 @@ class UserVectors:
     def long_term(self) -> LongTermStore:
         return self._vectors()
 
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder()
+
     def call_steps(
         self, operation: Callable[..., Any], *args: Any, compares: bool = True
     ) -> Steps[Any]:
         """``operation(user_id, *args)`` on the vector store; one that ``compares`` vectors
-        (not a delete) first checks that the store's embedder is this one. An index found lost
-        is rebuilt and the operation made once more."""
-        if compares:
-            yield from self._check_embedder_steps()
+        (not a delete) first checks that the store's embedder is this one, in the same call.
+        An index found lost is rebuilt and the operation made once more."""
+        call = Call(self._checked, (operation, args, compares))
         try:
-            return (yield Call(operation, (self.user_id, *args)))
+            return (yield call)
         except VectorIndexLostError as exc:
             logger.warning(
                 "the vector index of user %r was unreadable and dropped (%s); rebuilding it "
                 "from the session store", self.user_id, exc,
             )  # fmt: skip
             yield from self.rebuild_steps()
-            return (yield Call(operation, (self.user_id, *args)))
+            return (yield call)
 
     def write_steps(self, docs: Sequence[StoredDocument]) -> Steps[None]:
         """Embed ``docs`` and write their records."""
@@ -93,21 +96,27 @@ class UserVectors:
             return
         yield from self.call_steps(self.long_term.upsert, (yield from self._records(docs)))
 
-    def _check_embedder_steps(self) -> Steps[None]:
-        """Before each call: the store reads the recorded embedder from its open collection
-        handle (no round trip), so a change another process made is seen on the next call."""
-        current = embedder_identity(self._embedder())
-        if current is not None:
-            recorded = yield Call(self.long_term.embedder_of, (self.user_id,))
-            if recorded is None:  # a new user, or vectors from before embedders were recorded
-                yield Call(self.long_term.record_embedder, (self.user_id, current))
-            elif recorded != current:
-                raise EmbedderChangedError(
-                    f"the vectors of user {self.user_id!r} were made by embedder {recorded!r}; "
-                    f"this memory embeds with {current!r}, whose vectors do not compare with "
-                    "them. Call rebuild_vectors() on a memory with the new embedder to "
-                    "re-embed them from the session store, or keep the old embedder."
-                )
+    def _checked(self, operation: Callable[..., Any], args: tuple[Any, ...], compares: bool) -> Any:
+        if compares:
+            self._check_embedder()
+        return operation(self.user_id, *args)
+
+    def _check_embedder(self) -> None:
+        """The store reads the recorded embedder from its open collection handle (no round
+        trip), so a change another process made is seen on the next call."""
+        current = embedder_identity(self.embedder)
+        if current is None:
+            return
+        recorded = self.long_term.embedder_of(self.user_id)
+        if recorded is None:  # a new user, or vectors from before embedders were recorded
+            self.long_term.record_embedder(self.user_id, current)
+        elif recorded != current:
+            raise EmbedderChangedError(
+                f"the vectors of user {self.user_id!r} were made by embedder {recorded!r}; "
+                f"this memory embeds with {current!r}, whose vectors do not compare with "
+                "them. Call rebuild_vectors() on a memory with the new embedder to "
+                "re-embed them from the session store, or keep the old embedder."
+            )
 
     def rebuild_steps(self, *, replace: bool = False) -> Steps[int]:
         """Write every document of the user again (messages and facts); returns how many.
@@ -116,7 +125,7 @@ class UserVectors:
         a rebuild raises."""
         if replace:
             yield Call(self.long_term.delete_user, (self.user_id,))
-            current = embedder_identity(self._embedder())
+            current = embedder_identity(self.embedder)
             if current is not None:
                 yield Call(self.long_term.record_embedder, (self.user_id, current))
         docs: list[StoredDocument] = yield Call(self.store.documents, (self.user_id,))
@@ -126,7 +135,7 @@ class UserVectors:
         return len(docs)
 
     def _records(self, docs: Sequence[StoredDocument]) -> Steps[list[LongTermRecord]]:
-        vectors = yield Embed(self._embedder(), [d.text for d in docs])
+        vectors = yield Embed(self.embedder, [d.text for d in docs])
         return long_term_records(self.user_id, docs, check_vectors(vectors, len(docs)))
 
 
