@@ -8,16 +8,20 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
+import struct
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from tm_reliability import chroma_records
 
 from tiered_memory import HashEmbedder, MemoryConfig, Resources, StoreError, TieredMemory
 from tiered_memory.errors import VectorIndexLostError
 from tiered_memory.recall.chroma import _is_unreadable
+from tiered_memory.recall.hnsw_files import torn_reason
 from tiered_memory.recall.timeline import FACTS_SESSION
 
 FILLER = [f"Note {n}: the weather in town {n} was mild today." for n in range(8)]
@@ -63,10 +67,69 @@ def _truncate(name: str) -> Callable[[Path], None]:
     return corrupt
 
 
+def _cut(name: str, keep: float) -> Callable[[Path], None]:
+    """A write killed part-way: the file holds only its first ``keep`` share."""
+
+    def corrupt(directory: Path) -> None:
+        data = (directory / name).read_bytes()
+        (directory / name).write_bytes(data[: int(len(data) * keep)])
+
+    return corrupt
+
+
+def _header(directory: Path) -> tuple[int, int]:
+    """(elements, bytes per data_level0.bin row) from chroma-hnswlib's header.bin."""
+    count, row = struct.unpack_from("=iQQQQ", (directory / "header.bin").read_bytes())[3:5]
+    return int(count), int(row)
+
+
+def _cut_in_last_element(
+    name: str, bytes_per_element: Callable[[int], int]
+) -> Callable[[Path], None]:
+    """A write killed in the middle of the last element: rows past it may be preallocated, so
+    only a file that ends before it is torn."""
+
+    def corrupt(directory: Path) -> None:
+        count, row = _header(directory)
+        size = bytes_per_element(row)
+        data = (directory / name).read_bytes()
+        (directory / name).write_bytes(data[: (count - 1) * size + size // 2])
+
+    return corrupt
+
+
+def _garble_neighbours(directory: Path) -> None:
+    """Level-0 neighbour ids far past the last element: Chroma's loader takes them and its
+    first query walks off the index (SIGSEGV; chroma-core/chroma#7238)."""
+    count, row = _header(directory)
+    rows = np.fromfile(directory / "data_level0.bin", dtype=np.uint32).reshape(-1, row // 4)
+    rows[:count, 1:5] = 0x0FFFFFFF
+    rows.tofile(directory / "data_level0.bin")
+
+
+def _count_more(directory: Path) -> None:
+    """The header of a write that grew the index, over files from before it."""
+    header = bytearray((directory / "header.bin").read_bytes())
+    count = struct.unpack_from("=Q", header, 20)[0]
+    struct.pack_into("=Q", header, 20, count + 3)
+    (directory / "header.bin").write_bytes(bytes(header))
+
+
 CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "metadata pickle emptied (the CI case)": _truncate("index_metadata.pickle"),
+    "metadata pickle cut short": _cut("index_metadata.pickle", 0.5),
     "header emptied": _truncate("header.bin"),
-}  # an emptied data_level0.bin is left out: hnswlib may read past its end and crash the process
+}  # shapes Chroma itself refuses; the ones below it may load (and then crash the process)
+TORN: dict[str, Callable[[Path], None]] = {
+    "header counting elements not written": _count_more,
+    "data_level0.bin emptied": _truncate("data_level0.bin"),
+    "data_level0.bin cut in its last element": _cut_in_last_element(
+        "data_level0.bin", lambda row: row
+    ),
+    "length.bin cut in its last element": _cut_in_last_element("length.bin", lambda row: 4),
+    "link_lists.bin cut short": _cut("link_lists.bin", 0.7),
+    "neighbour ids past the end": _garble_neighbours,
+}
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS.values(), ids=list(CORRUPTIONS))
@@ -87,6 +150,33 @@ def test_an_unreadable_index_is_rebuilt_and_recall_answers(
         assert any("999-OMEGA" in h.text for h in ana.recall("my API key?", exclude_window=False))
         assert ana.long_term.count("ana") == other
         assert "'ana'" not in caplog.text  # the other user's index was never rebuilt
+
+
+@pytest.mark.parametrize("tear", TORN.values(), ids=list(TORN))
+def test_torn_index_files_are_dropped_unread_and_rebuilt(
+    tmp_path: Path, tear: Callable[[Path], None], spawn: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """In a fresh process, as after the crash that tore them (CI met a SIGSEGV there)."""
+    held = _fill(tmp_path, "kha", "My API key is 123-ALPHA, keep it safe.")
+    other = _fill(tmp_path, "ana", "My API key is 999-OMEGA.")
+    tear(_vector_dir(tmp_path, "kha"))
+    child = spawn("_recall_once.py", str(tmp_path), "kha", "What was my API key?")
+    out, err = child.communicate(timeout=180)
+    assert child.returncode == 0, f"exit {child.returncode}: {err[-2000:]}"
+    assert "123-ALPHA" in out and "OMEGA" not in out
+    assert f"count {held}" in out.splitlines()  # every message and fact again, once
+    assert "are torn" in err and "rebuilding it from the session store" in err
+    child = spawn("_recall_once.py", str(tmp_path), "ana", "my API key?")
+    out, err = child.communicate(timeout=180)
+    assert child.returncode == 0 and "999-OMEGA" in out and f"count {other}" in out.splitlines()
+    assert "torn" not in err  # the other user's files were whole and left alone
+
+
+def test_whole_index_files_are_not_taken_for_torn(tmp_path: Path) -> None:
+    for user in ("kha", "ana"):
+        _fill(tmp_path, user, f"My name is {user}.")
+        assert torn_reason(_vector_dir(tmp_path, user)) is None
+    assert torn_reason(tmp_path / "no-such-segment") is None
 
 
 def test_writing_into_an_unreadable_index_rebuilds_it_and_keeps_the_new_message(

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigError, EmbedderChangedError, StoreError, VectorIndexLostError
+from .hnsw_files import torn_reason, vector_segment_dir
 from .records import LongTermRecord, StoredHit, record_metadata
 
 logger = logging.getLogger("tiered_memory")
@@ -89,6 +91,7 @@ class ChromaLongTermStore:
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        self._index_files: Path | None = None  # the embedded store's directory
         where = f"{host}:{port}" if host else str(path)
         try:
             if client is not None:
@@ -110,6 +113,7 @@ class ChromaLongTermStore:
                 directory = Path(path) / "chroma"
                 directory.mkdir(parents=True, exist_ok=True)
                 self.client = _persistent_client(directory, settings, open_collections)
+                self._index_files = directory
             else:
                 raise ConfigError("ChromaLongTermStore needs a path, a host or a client")
         except (ConfigError, StoreError):
@@ -139,9 +143,40 @@ class ChromaLongTermStore:
                     metadata={"user_id": user_id},
                     configuration={"hnsw": {"space": "cosine", **ON_EVERY_WRITE}},
                 )
+                if self._index_files is not None:
+                    self._check_index_files(user_id, collection)
                 self._settle(collection)
                 self._collections[user_id] = collection
             return collection
+
+    def _check_index_files(self, user_id: str, collection: Any) -> None:
+        """Before this process first loads the collection's index: files a killed writer left
+        torn would crash Chroma's loader (see ``hnsw_files``), so such an index is dropped
+        unread and ``VectorIndexLostError`` raised (the caller rebuilds it)."""
+        assert self._index_files is not None
+        segment = vector_segment_dir(self._index_files, str(collection.id))
+        if segment is None:
+            return
+        with _CHECKED_LOCK:
+            if segment in _CHECKED:
+                return
+            reason = torn_reason(segment)
+            if reason is None:
+                _CHECKED.add(segment)
+                return
+        logger.warning(
+            "the HNSW files of user %r at %s are torn (%s), as a process killed while writing "
+            "them leaves them; dropping that index", user_id, segment, reason,
+        )  # fmt: skip
+        try:
+            self.client.delete_collection(self.collection_name(user_id))
+        except Exception as exc:
+            raise StoreError(f"ChromaDB delete_collection failed: {exc}") from exc
+        shutil.rmtree(segment, ignore_errors=True)  # no longer Chroma's: nothing refers to it
+        raise VectorIndexLostError(
+            f"ChromaDB at {self.where}: the index files of user {user_id!r} were torn "
+            f"({reason}) and the index was dropped unread"
+        )
 
     def _settle(self, collection: Any) -> None:
         """On first open here: a collection made by an older version (or by hand) writes its
@@ -173,7 +208,7 @@ class ChromaLongTermStore:
                         f"{made_by!r} vectors); open the memory with that embedder"
                     )
                 return operation(collection)
-            except EmbedderChangedError:
+            except (EmbedderChangedError, VectorIndexLostError):
                 raise
             except Exception as exc:
                 if attempt == 1 and _is_missing(exc):
@@ -295,9 +330,25 @@ class ChromaLongTermStore:
                 close()
             except Exception as exc:  # closing never raises; the process may be exiting
                 logger.debug("closing the Chroma client at %s failed: %r", self.where, exc)
+            if self._index_files is not None and not _system_running(self._index_files):
+                with _CHECKED_LOCK:  # no index here is loaded now: the next open checks again
+                    _CHECKED.difference_update(
+                        {d for d in _CHECKED if d.parent == self._index_files}
+                    )
 
 
 _SYSTEMS_LOCK = threading.Lock()
+_CHECKED_LOCK = threading.Lock()
+_CHECKED: set[Path] = set()  # index directories found whole by this process (before loading)
+
+
+def _system_running(directory: Path) -> bool:
+    """Whether this process still runs Chroma's shared system for ``directory``."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:
+        return True
+    return str(directory) in SharedSystemClient._identifier_to_system
 
 
 def _persistent_client(directory: Path, settings: Any, open_collections: int) -> Any:
