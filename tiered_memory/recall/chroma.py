@@ -10,7 +10,9 @@ query, and an index it closed before writing it loses those records in that proc
 be opened again: "Nothing found on disk"). So an embedded store here caps the open indexes per
 process (``open_collections``, least recently used closed first) and has every collection write
 its index after each write (``sync_threshold`` 1: Chroma writes only the changed elements, so a
-5-record write into 50,000 records took no longer than with 1,000).
+5-record write into 50,000 records took no longer than with 1,000). Writing in place, a killed
+writer can tear those files, and Chroma's loader may crash on torn ones rather than refuse them:
+the first open of a collection in a process checks them first (``hnsw_files``).
 """
 
 from __future__ import annotations
