@@ -6,6 +6,7 @@ user's index is touched. (CI met the first case: a writer SIGKILLed while Chroma
 from __future__ import annotations
 
 import logging
+import pickle
 import shutil
 import sqlite3
 import struct
@@ -177,6 +178,25 @@ def test_whole_index_files_are_not_taken_for_torn(tmp_path: Path) -> None:
         _fill(tmp_path, user, f"My name is {user}.")
         assert torn_reason(_vector_dir(tmp_path, user)) is None
     assert torn_reason(tmp_path / "no-such-segment") is None
+
+
+class _Touches:
+    """Unpickled by a plain ``pickle.load``, it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_that_names_code_is_torn_and_never_run(tmp_path: Path) -> None:
+    _fill(tmp_path, "kha", "My name is Kha.")
+    segment = _vector_dir(tmp_path, "kha")
+    marker = tmp_path / "ran"
+    (segment / "index_metadata.pickle").write_bytes(pickle.dumps({"id_to_label": _Touches(marker)}))
+    assert "names" in (torn_reason(segment) or "")
+    assert not marker.exists()
 
 
 def test_writing_into_an_unreadable_index_rebuilds_it_and_keeps_the_new_message(

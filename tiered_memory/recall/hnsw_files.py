@@ -6,7 +6,7 @@ header counting more elements than ``data_level0.bin`` holds, a ``length.bin`` c
 Chroma's native loader does not refuse such files: it crashes the whole process (SIGSEGV,
 chroma-core/chroma#7238, #7069), which no Python handler sees. So the first time a process opens
 a user's collection, the files are read here first, with numpy and without executing anything
-(the pickle is walked opcode by opcode, never loaded); files that disagree are reported as torn,
+(the pickle is read as plain data: it cannot name a class or function); files that disagree are reported as torn,
 and the store drops that index and rebuilds it from the session store.
 
 The layout is chroma-hnswlib's "persistence version 1": ``header.bin`` holds the index
@@ -19,7 +19,7 @@ not judged (Chroma is trusted with it).
 from __future__ import annotations
 
 import logging
-import pickletools
+import pickle
 import sqlite3
 import struct
 from pathlib import Path
@@ -107,7 +107,7 @@ def torn_reason(segment_dir: Path) -> str | None:
         reason = _check_lists(upper, max_m, count, "link_lists.bin")
     if reason:
         return reason
-    return _check_pickle(segment_dir / "index_metadata.pickle")
+    return _check_pickle(segment_dir / "index_metadata.pickle", count)
 
 
 def _upper_lists(path: Path, count: int, list_size: int) -> tuple[np.ndarray | None, Any]:
@@ -155,15 +155,29 @@ def _check_lists(lists: np.ndarray, capacity: int, count: int, where: str) -> st
     return None
 
 
-def _check_pickle(path: Path) -> str | None:
-    """The pickle ends where it should (walked opcode by opcode; nothing in it is run)."""
+class _DataOnly(pickle.Unpickler):
+    """Loads plain data only: no class or function can be named, so nothing in it can run."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"index_metadata.pickle names {module}.{name}")
+
+
+def _check_pickle(path: Path, count: int) -> str | None:
+    """Chroma's id <-> label maps: whole, plain data, no more ids than elements (Chroma 1.x
+    writes ``dimensionality`` as None, so it is not compared)."""
     try:
-        for opcode, _arg, _pos in pickletools.genops(path.read_bytes()):
-            if opcode.name == "STOP":
-                return None
-    except Exception as exc:
+        with path.open("rb") as file:
+            meta = _DataOnly(file).load()
+    except Exception as exc:  # a cut file: EOF, a truncated opcode
         return f"index_metadata.pickle is unreadable ({exc})"
-    return "index_metadata.pickle is cut short"
+    if not isinstance(meta, dict):
+        return "index_metadata.pickle holds no mapping"
+    labels, ids = meta.get("id_to_label"), meta.get("label_to_id")
+    if not (isinstance(labels, dict) and isinstance(ids, dict) and len(labels) == len(ids)):
+        return "index_metadata.pickle holds broken id maps"
+    if len(ids) > count:
+        return f"index_metadata.pickle maps {len(ids)} ids onto {count} elements"
+    return None
 
 
 __all__ = ["torn_reason", "vector_segment_dir"]
