@@ -76,6 +76,36 @@ def test_forget_user_deletes_the_users_chroma_collection(make_memory: MemoryFact
     assert len(_vectors_of(lan, "lan")) == 8
 
 
+def test_forget_user_removes_the_users_vector_files(
+    make_memory: MemoryFactory, tmp_path: Path
+) -> None:
+    """Chroma drops a deleted collection from its catalogue but leaves its HNSW files (the
+    user's vectors and record ids) on disk; an embedded store removes them."""
+    mem = make_memory("s1", "kha", path=tmp_path)
+    other = make_memory("s1", "ana", path=tmp_path)
+    _chat(mem, 6)
+    _chat(other, 6)
+    mem.flush()
+    other.flush()
+    before = _vector_dirs(tmp_path)
+    mem.forget(user_id="kha")
+    after = _vector_dirs(tmp_path)
+    if before:  # an embedded Chroma (a server keeps its files elsewhere)
+        assert len(after) == len(before) - 1
+    assert other.recall("tea", exclude_window=False)
+    again = make_memory("s2", "kha", path=tmp_path)
+    again.add("user", "A new start: I live in Hue now.")
+    again.flush()
+    assert any("Hue" in h.text for h in again.recall("Where do I live?", exclude_window=False))
+
+
+def _vector_dirs(path: Path) -> set[Path]:
+    chroma = path / "chroma"
+    return (
+        {d for d in chroma.iterdir() if (d / "header.bin").exists()} if chroma.exists() else set()
+    )
+
+
 def test_forget_user_leaves_nothing_to_recall(make_memory: MemoryFactory) -> None:
     kha, _ = _two_users(make_memory)
     kha.forget(user_id="kha")

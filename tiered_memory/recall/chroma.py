@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..errors import ConfigError, EmbedderChangedError, StoreError, VectorIndexLostError
-from .hnsw_files import torn_reason, vector_segment_dir
+from .hnsw_files import named_segment_dir, torn_reason, vector_segment_dir
 from .records import LongTermRecord, StoredHit, record_metadata
 
 logger = logging.getLogger("tiered_memory")
@@ -170,11 +170,7 @@ class ChromaLongTermStore:
             "the HNSW files of user %r at %s are torn (%s), as a process killed while writing "
             "them leaves them; dropping that index", user_id, segment, reason,
         )  # fmt: skip
-        try:
-            self.client.delete_collection(self.collection_name(user_id))
-        except Exception as exc:
-            raise StoreError(f"ChromaDB delete_collection failed: {exc}") from exc
-        shutil.rmtree(segment, ignore_errors=True)  # no longer Chroma's: nothing refers to it
+        self._drop_collection(self.collection_name(user_id), segment)  # (under self._lock)
         raise VectorIndexLostError(
             f"ChromaDB at {self.where}: the index files of user {user_id!r} were torn "
             f"({reason}) and the index was dropped unread"
@@ -284,13 +280,22 @@ class ChromaLongTermStore:
             self._op(user_id, "delete", lambda c: c.delete(ids=list(keys)))
 
     def delete_user(self, user_id: str) -> None:
+        """Drop the user's collection; an embedded store also removes its HNSW files, which
+        Chroma leaves on disk (they hold the user's vectors and record ids)."""
         with self._lock:
             self._collections.pop(user_id, None)
+        name = self.collection_name(user_id)
+        files = named_segment_dir(self._index_files, name) if self._index_files else None
+        self._drop_collection(name, files)
+
+    def _drop_collection(self, name: str, files: Path | None) -> None:
         try:
-            self.client.delete_collection(self.collection_name(user_id))
+            self.client.delete_collection(name)
         except Exception as exc:  # a user with no collection yet is fine
             if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
                 raise StoreError(f"ChromaDB delete_collection failed: {exc}") from exc
+        if files is not None:
+            _remove_index_files(files)
 
     def count(self, user_id: str) -> int:
         return int(self._op(user_id, "count", lambda c: c.count()))
@@ -342,6 +347,13 @@ class ChromaLongTermStore:
 _SYSTEMS_LOCK = threading.Lock()
 _CHECKED_LOCK = threading.Lock()
 _CHECKED: set[Path] = set()  # index directories found whole by this process (before loading)
+
+
+def _remove_index_files(segment: Path) -> None:
+    """Remove a dropped collection's HNSW directory (nothing in Chroma's catalogue names it)."""
+    shutil.rmtree(segment, ignore_errors=True)
+    with _CHECKED_LOCK:
+        _CHECKED.discard(segment)
 
 
 def _system_running(directory: Path) -> bool:

@@ -38,13 +38,24 @@ _MAX_LEVEL = 64
 
 def vector_segment_dir(chroma_dir: Path, collection_id: str) -> Path | None:
     """The directory of the collection's HNSW files (None: Chroma's catalogue names none)."""
+    return _segment_dir(chroma_dir, "collection = ?", collection_id)
+
+
+def named_segment_dir(chroma_dir: Path, name: str) -> Path | None:
+    """The directory of the HNSW files of the collection called ``name`` (None: none)."""
+    return _segment_dir(
+        chroma_dir, "collection = (SELECT id FROM collections WHERE name = ?)", name
+    )
+
+
+def _segment_dir(chroma_dir: Path, condition: str, value: str) -> Path | None:
     database = chroma_dir / "chroma.sqlite3"
     if not database.exists():
         return None
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30.0)
     try:
         row = connection.execute(
-            "SELECT id FROM segments WHERE collection = ? AND scope = 'VECTOR'", (collection_id,)
+            f"SELECT id FROM segments WHERE scope = 'VECTOR' AND {condition}", (value,)
         ).fetchone()
     except sqlite3.Error as exc:  # another Chroma layout: nothing to judge here
         logger.debug("cannot read Chroma's segment catalogue at %s: %r", database, exc)
@@ -180,4 +191,4 @@ def _check_pickle(path: Path, count: int) -> str | None:
     return None
 
 
-__all__ = ["torn_reason", "vector_segment_dir"]
+__all__ = ["named_segment_dir", "torn_reason", "vector_segment_dir"]
