@@ -106,7 +106,10 @@ async def test_recall_block_never_crosses_users(tmp_path: Path) -> None:
 async def test_a_failed_recall_leaves_the_block_empty_and_the_turn_going(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await chat(small_memory("monday", recall_block(tmp_path)), "My dog is called Pixel.")
+    monday = recall_block(tmp_path)
+    await chat(small_memory("monday", monday), "My dog is called Pixel.")
+    await monday.core("monday").aflush()  # its vectors (and embedder) are written first
+    # (without it, the other embedder could make the user's first vectors and rightly recall)
     other_model = HashEmbedder()
     other_model.name = "another-model-256"  # same size: only the recorded embedder tells
     block = TieredRecallBlock(
