@@ -26,7 +26,7 @@ from .chroma import LongTermStore
 from .lexical import IndexedDoc, Lexicon, terms
 from .ranking import RankingWeights, addressed_author, hybrid_rank
 from .records import RecallHit, RecallQuery, record_key
-from .timeline import FACT_ROLE, TimelineWeights, timeline_hits
+from .timeline import FACT_ROLE, TimelineWeights, time_context, timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
     MEMORY_WRITE_TOOL_NAMES,
@@ -143,8 +143,19 @@ class LongTermIndex:
         lost = not request.chroma_filters() and len(nearest) < min(pool, len(lexicon))
         if lost and (yield from self._check_vectors(len(lexicon))):
             nearest, lexicon = yield from self._candidates(request, vector, pool)
+        window = time_context(request).window
+        if window is not None:  # the period the question names: its nearest join the dense pool
+            period = [
+                {"created_ts": {"$gte": window.start.timestamp()}},
+                {"created_ts": {"$lte": window.end.timestamp()}},
+            ]
+            dated = yield from self.vectors.call_steps(
+                self.vectors.long_term.nearest, vector, pool, [*request.chroma_filters(), *period]
+            )
+        else:
+            dated = []
         facts = (yield Call(self.facts.facts)) if self.facts is not None else []
-        hits = self.rank(lexicon, request, nearest, excluded, facts)
+        hits = self.rank(lexicon, request, [*nearest, *dated], excluded, facts)
         keys = [(h.session_id, h.message_id) for h in hits if h.role != FACT_ROLE]
         documents = (yield Call(self.store.documents, (self.user_id, keys))) if keys else []
         return with_texts(hits, documents)

@@ -1,0 +1,81 @@
+"""A question that names a period also asks the vector store for that period's nearest
+records, which join the dense pool: a turn said then is a candidate even when the rest of the
+history crowds it out of the pool (LoCoMo's "What painting did Melanie show on October 13,
+2023?")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tiered_memory import HashEmbedder, MemoryConfig, TieredMemory
+from tiered_memory.recall import record_key
+from tiered_memory.recall.ranking import RankingWeights
+
+START = datetime(2023, 9, 1, 12, tzinfo=timezone.utc)
+THE_DAY = datetime(2023, 10, 13, 15, tzinfo=timezone.utc)
+TARGET = "You saw my painting of sunsets over a pink sky."
+POOL = 4  # candidates per retriever, so that a few dozen turns crowd the target out
+
+
+class Spy:
+    """Records each vector-store query's filters and each ranking's dense pool."""
+
+    def __init__(self, mem: TieredMemory) -> None:
+        self.filters: list[list[dict[str, Any]]] = []
+        self.pools: list[set[str]] = []
+        nearest, rank = mem.long_term.nearest, mem.tier3.rank
+
+        def spied_nearest(user_id: str, vector: Any, n: int, filters: Sequence[Any] = ()) -> Any:
+            self.filters.append(list(filters))
+            return nearest(user_id, vector, n, filters)
+
+        def spied_rank(lexicon: Any, request: Any, pool: Any, *rest: Any) -> Any:
+            self.pools.append({key for key, _ in pool})
+            return rank(lexicon, request, pool, *rest)
+
+        mem.long_term.nearest = spied_nearest  # type: ignore[method-assign]
+        mem.tier3.rank = spied_rank  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def mem(tmp_path: Path) -> TieredMemory:
+    config = MemoryConfig(window_tokens=64, summary_tokens=100, compaction="inline", facts=False)
+    mem = TieredMemory("s1", "kha", tmp_path, config, embedder=HashEmbedder())
+    mem.tier3.weights = RankingWeights(pool=POOL)
+    for n in range(60):  # a turn a day; no digits, so "13" or "2023" match nothing
+        when = START + timedelta(days=n)
+        text = TARGET if when.date() == THE_DAY.date() else "Did I show you my painting?"
+        mem.add("user", text, id=f"m{n}", created_at=when)
+    mem.flush()
+    return mem
+
+
+def _target_key(mem: TieredMemory) -> str:
+    return record_key("s1", f"m{(THE_DAY - START).days}")
+
+
+def test_a_named_day_asks_for_that_days_nearest(mem: TieredMemory) -> None:
+    spy = Spy(mem)
+    mem.recall("What painting did I show you on October 13, 2023?", k=1, exclude_window=False)
+    day = THE_DAY.replace(hour=0).timestamp()
+    assert [{"created_ts": {"$gte": day}}, {"created_ts": {"$lte": day + 86400}}] in spy.filters
+    assert _target_key(mem) in spy.pools[-1]
+
+
+def test_without_a_date_the_crowd_keeps_the_target_out(mem: TieredMemory) -> None:
+    """The control: the crowd does push the target out of the pool."""
+    spy = Spy(mem)
+    mem.recall("What painting did I show you?", k=1, exclude_window=False)
+    assert len(spy.filters) == 1
+    assert _target_key(mem) not in spy.pools[-1]
+
+
+def test_the_period_keeps_the_callers_filters(mem: TieredMemory) -> None:
+    spy = Spy(mem)
+    mem.recall("What did I show you on October 13, 2023?", k=1, session_id="s1")
+    assert all({"session_id": "s1"} in filters for filters in spy.filters)
