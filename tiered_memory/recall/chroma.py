@@ -54,6 +54,10 @@ class LongTermStore(Protocol):
 
     def fetch(self, user_id: str, keys: Sequence[str]) -> list[StoredHit]: ...
 
+    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, list[float]]:
+        """The vectors of these records of ``user_id`` (a key without one is left out)."""
+        ...
+
     def delete(self, user_id: str, keys: Sequence[str]) -> None: ...
 
     def delete_user(self, user_id: str) -> None: ...
@@ -274,6 +278,21 @@ class ChromaLongTermStore:
             user_id, "get", lambda c: c.get(ids=list(keys), include=["documents", "metadatas"])
         )
         return _owned(user_id, batch)
+
+    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, list[float]]:
+        if not keys:
+            return {}
+        batch = self._op(
+            user_id, "get", lambda c: c.get(ids=list(keys), include=["embeddings", "metadatas"])
+        )
+        vectors = batch["embeddings"] if batch["embeddings"] is not None else []
+        return {
+            key: [float(x) for x in vector]
+            for key, vector, meta in zip(
+                batch["ids"], vectors, batch["metadatas"] or [], strict=False
+            )
+            if (meta or {}).get("user_id") == user_id  # defence in depth
+        }
 
     def delete(self, user_id: str, keys: Sequence[str]) -> None:
         if keys:

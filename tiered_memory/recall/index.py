@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from ..embeddings import Embedder
 from ..facts import Fact, FactBook
 from ..messages import Message, clipped
@@ -143,22 +145,50 @@ class LongTermIndex:
         lost = not request.chroma_filters() and len(nearest) < min(pool, len(lexicon))
         if lost and (yield from self._check_vectors(len(lexicon))):
             nearest, lexicon = yield from self._candidates(request, vector, pool)
-        window = time_context(request).window
-        if window is not None:  # the period the question names: its nearest join the dense pool
-            period = [
-                {"created_ts": {"$gte": window.start.timestamp()}},
-                {"created_ts": {"$lte": window.end.timestamp()}},
-            ]
-            dated = yield from self.vectors.call_steps(
-                self.vectors.long_term.nearest, vector, pool, [*request.chroma_filters(), *period]
-            )
-        else:
-            dated = []
+        dated = yield from self._period_nearest(request, vector, pool, lexicon)
         facts = (yield Call(self.facts.facts)) if self.facts is not None else []
         hits = self.rank(lexicon, request, [*nearest, *dated], excluded, facts)
         keys = [(h.session_id, h.message_id) for h in hits if h.role != FACT_ROLE]
         documents = (yield Call(self.store.documents, (self.user_id, keys))) if keys else []
         return with_texts(hits, documents)
+
+    def _period_nearest(
+        self, request: RecallQuery, vector: Sequence[float], pool: int, lexicon: Lexicon
+    ) -> Steps[list[tuple[str, float]]]:
+        """The nearest records of the period the question names ("on October 13", "in May"),
+        which join the dense pool. A period of at most ``pool`` records is scored exactly
+        from their vectors (Chroma's filtered search is approximate and can miss a record of
+        a narrow filter); a longer one by a filtered query."""
+        window = time_context(request).window
+        if window is None:
+            return []
+        since, until = window.start.timestamp(), window.end.timestamp()
+        if request.since is not None:
+            since = max(since, request.since)
+        if request.until is not None:
+            until = min(until, request.until)
+        slots = np.flatnonzero(lexicon.mask(request.session_id, since, until))
+        if not slots.size:
+            return []
+        long_term = self.vectors.long_term
+        if slots.size > pool:
+            period = [{"created_ts": {"$gte": since}}, {"created_ts": {"$lte": until}}]
+            return (
+                yield from self.vectors.call_steps(
+                    long_term.nearest, vector, pool, [*request.chroma_filters(), *period]
+                )
+            )
+        keys = [lexicon.keys[slot] for slot in slots.tolist()]
+        held: dict[str, list[float]] = yield from self.vectors.call_steps(
+            long_term.embeddings, keys
+        )
+        if not held:
+            return []
+        matrix = np.asarray(list(held.values()), dtype=np.float64)
+        query = np.asarray(vector, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+        similarity = matrix @ query / np.maximum(norms, 1e-12)
+        return list(zip(held, (1.0 - similarity).tolist(), strict=True))
 
     def _candidates(
         self, request: RecallQuery, vector: Sequence[float], pool: int
