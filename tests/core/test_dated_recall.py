@@ -85,7 +85,16 @@ def test_without_a_date_the_crowd_keeps_the_target_out(mem: TieredMemory) -> Non
     assert _target_key(mem) not in spy.pools[-1]
 
 
-def test_the_period_keeps_the_callers_filters(mem: TieredMemory) -> None:
+def test_the_period_keeps_the_callers_filters(mem: TieredMemory, tmp_path: Path) -> None:
+    """A recall limited to a session never takes the period's records of another one: not
+    from the exact scoring of a short period, not from the filtered query of a long one."""
+    other = TieredMemory("s2", "kha", tmp_path, mem.config, embedder=HashEmbedder())
+    other.add("user", "Did I show you my painting? In the other session.", created_at=THE_DAY)
+    other.flush()
+    elsewhere = record_key("s2", other.history()[-1].id)
     spy = Spy(mem)
-    mem.recall("What did I show you on October 13, 2023?", k=1, session_id="s1")
-    assert all({"session_id": "s1"} in filters for filters in spy.filters)
+    mem.recall("What painting did I show you on October 13, 2023?", k=1, session_id="s1")
+    assert _target_key(mem) in spy.pools[-1] and elsewhere not in spy.pools[-1]
+    mem.recall("What painting did I show you in October 2023?", k=1, session_id="s1")
+    assert elsewhere not in spy.pools[-1]
+    assert len(spy.filters) == 3 and all({"session_id": "s1"} in f for f in spy.filters)

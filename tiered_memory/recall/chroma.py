@@ -54,7 +54,7 @@ class LongTermStore(Protocol):
 
     def fetch(self, user_id: str, keys: Sequence[str]) -> list[StoredHit]: ...
 
-    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, list[float]]:
+    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, Sequence[float]]:
         """The vectors of these records of ``user_id`` (a key without one is left out)."""
         ...
 
@@ -279,15 +279,15 @@ class ChromaLongTermStore:
         )
         return _owned(user_id, batch)
 
-    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, list[float]]:
+    def embeddings(self, user_id: str, keys: Sequence[str]) -> dict[str, Sequence[float]]:
         if not keys:
             return {}
         batch = self._op(
             user_id, "get", lambda c: c.get(ids=list(keys), include=["embeddings", "metadatas"])
         )
         vectors = batch["embeddings"] if batch["embeddings"] is not None else []
-        return {
-            key: [float(x) for x in vector]
+        return {  # the vectors as Chroma gives them (arrays): the caller stacks them
+            key: vector
             for key, vector, meta in zip(
                 batch["ids"], vectors, batch["metadatas"] or [], strict=False
             )

@@ -6,14 +6,14 @@ header counting more elements than ``data_level0.bin`` holds, a ``length.bin`` c
 Chroma's native loader does not refuse such files: it crashes the whole process (SIGSEGV,
 chroma-core/chroma#7238, #7069), which no Python handler sees. So the first time a process opens
 a user's collection, the files are read here first, with numpy and without executing anything
-(the pickle is read as plain data: it cannot name a class or function); files that disagree are reported as torn,
-and the store drops that index and rebuilds it from the session store.
+(the pickle is read as plain data: it cannot name a class or function); files that disagree are
+reported as torn, and the store drops that index and rebuilds it from the session store.
 
 The layout is chroma-hnswlib's "persistence version 1": ``header.bin`` holds the index
 parameters; ``data_level0.bin`` one fixed-size row per element (the level-0 neighbour list, the
 vector, the label); ``length.bin`` each vector's norm (float32); and ``link_lists.bin``, element
-after element, the byte size of its upper-level neighbour lists and then those lists. A version this module does not know is
-not judged (Chroma is trusted with it).
+after element, the byte size of its upper-level neighbour lists and then those lists. A version
+this module does not know is not judged (Chroma is trusted with it).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ logger = logging.getLogger("tiered_memory")
 FILES = ("header.bin", "data_level0.bin", "length.bin", "link_lists.bin", "index_metadata.pickle")
 _HEADER = struct.Struct("=iQQQQQQiIQQQdQ")
 _KNOWN_VERSION = 1
-_NO_ENTRY = 0xFFFFFFFF  # the entry point of an index with no element
 _MAX_LEVEL = 64
 
 

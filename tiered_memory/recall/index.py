@@ -28,7 +28,7 @@ from .chroma import LongTermStore
 from .lexical import IndexedDoc, Lexicon, terms
 from .ranking import RankingWeights, addressed_author, hybrid_rank
 from .records import RecallHit, RecallQuery, record_key
-from .timeline import FACT_ROLE, TimelineWeights, time_context, timeline_hits
+from .timeline import FACT_ROLE, TimeContext, TimelineWeights, time_context, timeline_hits
 from .tool import (
     MEMORY_WRITE_RESULT_PREFIX,
     MEMORY_WRITE_TOOL_NAMES,
@@ -145,21 +145,27 @@ class LongTermIndex:
         lost = not request.chroma_filters() and len(nearest) < min(pool, len(lexicon))
         if lost and (yield from self._check_vectors(len(lexicon))):
             nearest, lexicon = yield from self._candidates(request, vector, pool)
-        dated = yield from self._period_nearest(request, vector, pool, lexicon)
+        context = time_context(request)  # parsed once: the period search and the timeline
+        dated = yield from self._period_nearest(request, context, vector, pool, lexicon)
         facts = (yield Call(self.facts.facts)) if self.facts is not None else []
-        hits = self.rank(lexicon, request, [*nearest, *dated], excluded, facts)
+        hits = self.rank(lexicon, request, [*nearest, *dated], excluded, facts, context)
         keys = [(h.session_id, h.message_id) for h in hits if h.role != FACT_ROLE]
         documents = (yield Call(self.store.documents, (self.user_id, keys))) if keys else []
         return with_texts(hits, documents)
 
     def _period_nearest(
-        self, request: RecallQuery, vector: Sequence[float], pool: int, lexicon: Lexicon
+        self,
+        request: RecallQuery,
+        context: TimeContext,
+        vector: Sequence[float],
+        pool: int,
+        lexicon: Lexicon,
     ) -> Steps[list[tuple[str, float]]]:
         """The nearest records of the period the question names ("on October 13", "in May"),
         which join the dense pool. A period of at most ``pool`` records is scored exactly
         from their vectors (Chroma's filtered search is approximate and can miss a record of
         a narrow filter); a longer one by a filtered query."""
-        window = time_context(request).window
+        window = context.window
         if window is None:
             return []
         since, until = window.start.timestamp(), window.end.timestamp()
@@ -179,12 +185,12 @@ class LongTermIndex:
                 )
             )
         keys = [lexicon.keys[slot] for slot in slots.tolist()]
-        held: dict[str, list[float]] = yield from self.vectors.call_steps(
+        held: dict[str, Sequence[float]] = yield from self.vectors.call_steps(
             long_term.embeddings, keys
         )
         if not held:
             return []
-        matrix = np.asarray(list(held.values()), dtype=np.float64)
+        matrix = np.asarray(np.stack(list(held.values())), dtype=np.float64)
         query = np.asarray(vector, dtype=np.float64)
         norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
         similarity = matrix @ query / np.maximum(norms, 1e-12)
@@ -220,9 +226,10 @@ class LongTermIndex:
         nearest: Sequence[tuple[str, float]],
         excluded: set[str],
         facts: Sequence[Fact] = (),
+        context: TimeContext | None = None,
     ) -> list[RecallHit]:
         """Fuse the dense pool with BM25 over the user's lexicon; the hits' texts are left
-        empty (``with_texts`` fills them)."""
+        empty (``with_texts`` fills them). ``context``: the request's, if already made."""
         lexical = lexicon.scores(terms(request.text))
         dense: dict[int, float] = {}
         for key, distance in nearest:
@@ -244,6 +251,7 @@ class LongTermIndex:
             request,
             self.user_id,
             self.timeline,
+            context,
         )
 
     # --- erasing ---------------------------------------------------------------------------

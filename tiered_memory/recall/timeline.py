@@ -226,11 +226,13 @@ def timeline_hits(
     request: RecallQuery,
     user_id: str,
     weights: TimelineWeights | None = None,
+    context: TimeContext | None = None,
 ) -> list[RecallHit]:
     """The top ``request.k`` hits of ``hybrid_rank``'s (slot, score) pairs, re-ranked by
     :func:`rerank`. ``key_of`` gives a slot's session, message id and time (read for every
-    candidate); ``doc_of`` its text and metadata (read for the hits only)."""
-    context = time_context(request)
+    candidate); ``doc_of`` its text and metadata (read for the hits only). ``context``: the
+    request's :func:`time_context`, if the caller made it already."""
+    context = time_context(request) if context is None else context
     if context.window is None and context.as_of is None and not facts:
         hits = []
         for slot, score in ranked[: request.k]:
